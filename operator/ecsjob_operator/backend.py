@@ -1,0 +1,73 @@
+"""What the engine needs from a place that runs tasks (ECS over boto3, or local processes).
+
+Only types: no boto3, no kopf. Both backends implement `Backend`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from .models import LogsPointer, MergedCluster
+from .reconcile import Observation
+
+
+class TransientError(Exception):
+    """A failure that is not the job's fault (throttling, 5xx, credentials): retry later."""
+
+
+class TemplateError(Exception):
+    """A task definition source that cannot be loaded; the message names the source."""
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    cluster: MergedCluster
+    task_definition_arn: str
+    task_name: str
+    index: int
+    attempt: int
+    client_token: str
+    tags: dict[str, str]
+    containers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    arn: str | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp: datetime
+    message: str
+
+
+class Backend(Protocol):
+    name: str
+    requires_network: bool
+
+    def default_region(self) -> str | None: ...
+
+    def load_task_definition(self, arn: str, region: str | None) -> dict[str, Any]: ...
+
+    def ensure_task_definition(self, task_definition: dict[str, Any], region: str | None) -> str: ...
+
+    def describe(self, cluster: MergedCluster, arns: list[str]) -> dict[str, Observation]: ...
+
+    def find(self, cluster: MergedCluster, started_by: str) -> list[Observation]: ...
+
+    def launch(self, request: LaunchRequest) -> LaunchResult: ...
+
+    def stop(self, cluster: MergedCluster, arn: str, reason: str) -> None: ...
+
+    def fetch_logs(self, pointer: LogsPointer) -> list[LogEvent]: ...
+
+
+def format_logs(stream: str, events: list[LogEvent]) -> str:
+    """API.md 5: `=== {stream} ===`, a blank line, then `[YYYY-MM-DD HH:MM:SS] message` lines."""
+    lines = [f"=== {stream} ===", ""]
+    lines += [f"[{e.timestamp.strftime('%Y-%m-%d %H:%M:%S')}] {e.message.rstrip(chr(10))}" for e in events]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,221 @@
+"""`ecsjob`: run a job without Kubernetes, generate CRDs, run the operator (API.md 5)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .backend import Backend, TemplateError, format_logs
+from .durations import parse_duration
+from .engine import Engine, StepResult
+from .errors import FieldError, from_validation_error
+from .identity import DEFAULT_PREFIX, PrefixError, check_prefix
+from .models import EcsCluster, EcsCommand, EcsJobStatus
+from .reconcile import parse_iso
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class Manifest:
+    """The documents of one multi-document YAML file: one EcsJob and what it refers to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.job: dict[str, Any] = {}
+        self.commands: list[EcsCommand] = []
+        self.clusters: list[EcsCluster] = []
+        self.config_maps: dict[str, dict[str, str]] = {}
+        self.errors: list[FieldError] = []
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            docs = [d for d in yaml.safe_load_all(self.path.read_text()) if d]
+        except (OSError, yaml.YAMLError) as exc:
+            self.errors.append(FieldError(str(self.path), f"cannot read the manifest: {exc}"))
+            return
+        for i, doc in enumerate(docs):
+            kind = doc.get("kind") if isinstance(doc, dict) else None
+            where = f"{self.path.name}[{i}] {kind}"
+            try:
+                if kind == "EcsJob" and not self.job:
+                    self.job = doc
+                elif kind == "EcsCommand":
+                    self.commands.append(EcsCommand.model_validate(doc))
+                elif kind == "EcsCluster":
+                    self.clusters.append(EcsCluster.model_validate(doc))
+                elif kind == "ConfigMap":
+                    self.config_maps[doc["metadata"]["name"]] = dict(doc.get("data") or {})
+            except ValidationError as exc:
+                self.errors += from_validation_error(exc, where)
+        if not self.job:
+            self.errors.append(FieldError(str(self.path), "holds no EcsJob document"))
+
+    def load_template(self, kind: str, value: str) -> dict[str, Any]:
+        """taskDefinitionFile (relative to the manifest) or taskDefinitionRef (a ConfigMap in the file)."""
+        try:
+            if kind == "file":
+                return dict(json.loads((self.path.parent / value).read_text()))
+            name, key = value.split("/", 1)
+            if name not in self.config_maps or key not in self.config_maps[name]:
+                raise TemplateError(f"ConfigMap {name} with key {key} is not in {self.path.name}")
+            return dict(json.loads(self.config_maps[name][key]))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TemplateError(f"cannot load the task definition from {value}: {exc}") from exc
+
+
+def make_backend(name: str) -> Backend:
+    if name == "local":
+        from .local import LocalBackend
+
+        return LocalBackend()
+    from .ecs import EcsBackend
+
+    return EcsBackend()
+
+
+def task_prefix() -> str:
+    return check_prefix(os.environ.get("ECSJOB_TASK_PREFIX", DEFAULT_PREFIX))
+
+
+def say(text: str) -> None:
+    print(f"ecsjob: {text}", file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    manifest = Manifest(Path(args.file))
+    if manifest.errors:
+        for error in manifest.errors:
+            say(f"invalid: {error}")
+        return EXIT_INVALID
+    engine = Engine(make_backend(args.backend), task_prefix())
+    meta = manifest.job.get("metadata") or {}
+    uid = meta.get("uid") or str(uuid.uuid4())
+    job = engine.job_ref(meta.get("name", "ecsjob"), meta.get("namespace", "default"), uid)
+    extra = set(manifest.job) - {"apiVersion", "kind", "metadata", "spec", "status"}
+    if extra:
+        say(f"invalid: unknown top-level field(s) {sorted(extra)}")
+        return EXIT_INVALID
+    spec = manifest.job.get("spec") or {}
+    result = engine.prepare(job, spec, EcsJobStatus(), manifest.commands, manifest.clusters, manifest.load_template)
+    report(result)
+    if result.status.phase == "Invalid":
+        return EXIT_INVALID
+    say(f"job {job.name} (jobId {result.status.job_id}) on the {args.backend} backend")
+    return drive(engine, job, result.status, bool(spec.get("suspend")))
+
+
+def drive(engine: Engine, job: Any, status: EcsJobStatus, suspend: bool) -> int:
+    """Step the job until it finishes; Ctrl-C stops its tasks and exits 130."""
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
+    try:
+        while True:
+            result = engine.step(job, status, suspend)
+            status = result.status
+            report(result)
+            if result.finished:
+                break
+            if interrupted.wait(_next_wait(status)):
+                engine.stop_all(status, f"ecsjob: job {status.job_id} interrupted")
+                say("interrupted: running tasks stopped")
+                return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return finish(engine, status)
+
+
+def _next_wait(status: EcsJobStatus) -> float:
+    assert status.context is not None
+    wait = float(parse_duration(status.context.polling_interval))
+    if status.start_time:
+        deadline = parse_iso(status.start_time).timestamp() + parse_duration(status.context.timeout)
+        wait = min(wait, max(0.05, deadline - time.time()))
+    return wait
+
+
+def report(result: StepResult) -> None:
+    for event in result.events:
+        say(f"{event.reason}: {event.message}")
+    st = result.status
+    if st.phase in ("Running", "Pending") and st.message:
+        say(f"{st.phase}: {st.message}")
+
+
+def finish(engine: Engine, status: EcsJobStatus) -> int:
+    """Print the representative task's logs (stdout on success, stderr otherwise); the exit code."""
+    succeeded = status.phase == "Succeeded"
+    timed_out = any(c.type == "Failed" and c.reason == "Timeout" and c.status == "True" for c in status.conditions or [])
+    say(f"{status.phase}: {status.message}")
+    if status.logs is not None:
+        try:
+            events = engine.backend.fetch_logs(status.logs)
+        except Exception as exc:  # the outcome stands even when logs cannot be read
+            say(f"cannot fetch logs of {status.logs.stream}: {exc}")
+        else:
+            print(format_logs(status.logs.stream, events), end="", file=sys.stdout if succeeded else sys.stderr, flush=True)
+    return EXIT_OK if succeeded else EXIT_TIMEOUT if timed_out else EXIT_FAILED
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    from .crdgen import render_all
+
+    for name, text in render_all().items():
+        if args.out:
+            Path(args.out, name).write_text(text)
+        else:
+            print(text, end="")
+    return EXIT_OK
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    from .handlers import run_operator
+
+    return run_operator(args.kopf_args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ecsjob", description="Run batch jobs as ECS Fargate tasks.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one EcsJob manifest to completion, without Kubernetes")
+    run.add_argument("-f", "--file", required=True, help="multi-document YAML with the EcsJob")
+    run.add_argument(
+        "--backend", choices=("aws", "local"), default="local",
+        help="where tasks run: local processes (the embedded default) or ECS through boto3",
+    )
+    run.set_defaults(func=cmd_run)
+    crds = sub.add_parser("crds", help="print the CRDs generated from the models")
+    crds.add_argument("--out", help="write one file per CRD into this folder instead")
+    crds.set_defaults(func=cmd_crds)
+    op = sub.add_parser("operator", help="run the operator (extra arguments go to kopf run)")
+    op.add_argument("kopf_args", nargs=argparse.REMAINDER)
+    op.set_defaults(func=cmd_operator)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("ECSJOB_LOG_LEVEL", "WARNING"))
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PrefixError as exc:
+        say(str(exc))
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

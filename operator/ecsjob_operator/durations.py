@@ -1,0 +1,43 @@
+"""Go-style duration strings ("15s", "45m", "2h15m30s") <-> whole seconds.
+
+Pure: no I/O. Only h, m and s units are accepted, each at most once and in that order, with
+whole numbers; the total must be positive. This is the subset the API contract lists.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+EXAMPLE = '"30s", "45m", "1h" or "2h15m30s"'
+
+
+class DurationError(ValueError):
+    """A duration string that is not of the accepted form."""
+
+
+def parse_duration(value: object) -> int:
+    """Return the number of seconds in a duration string such as "2h15m30s"."""
+    if not isinstance(value, str):
+        raise DurationError(
+            f"{value!r} is not a duration string; write it as {EXAMPLE} (a bare number is not accepted)"
+        )
+    match = _DURATION.match(value)
+    if not value or match is None:
+        raise DurationError(f'"{value}" is not a valid duration; write it as {EXAMPLE}')
+    parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+    seconds = parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
+    if seconds <= 0:
+        raise DurationError(f'"{value}" is not a positive duration; write it as {EXAMPLE}')
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """Return the shortest duration string for a positive number of seconds."""
+    if seconds <= 0:
+        raise DurationError(f"{seconds} is not a positive number of seconds")
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return text + (f"{secs}s" if secs else "")

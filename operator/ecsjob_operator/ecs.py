@@ -1,0 +1,237 @@
+"""The AWS side: ECS and CloudWatch Logs over boto3, returning the core's typed observations.
+
+boto3 is configured the standard way (AWS_REGION, AWS_ENDPOINT_URL, profiles, IRSA). Errors that
+are not the job's fault become `TransientError`; RunTask `failures` become a failed LaunchResult.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from .backend import LaunchRequest, LaunchResult, LogEvent, TemplateError, TransientError
+from .identity import TAG_ATTEMPT
+from .merge import content_hash
+from .models import LogsPointer, MergedCluster
+from .reconcile import ContainerResult, Observation
+
+log = logging.getLogger(__name__)
+HASH_TAG = "ecsjob.io/content-hash"
+TRANSIENT_CODES = {
+    "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+    "ServerException", "ServiceUnavailable", "InternalFailure", "ExpiredTokenException",
+    "RequestExpired", "UnrecognizedClientException",
+}
+# RunTask is throttled per account and region with a token bucket (burst 100, refill 40/s):
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html
+RUN_TASK_BURST, RUN_TASK_RATE = 100.0, 40.0
+REVISIONS_TO_SCAN = 20
+
+
+class TokenBucket:
+    """Client-side rate limit so that a thousand launches do not trip ECS's own throttling."""
+
+    def __init__(self, burst: float, rate: float) -> None:
+        self.capacity, self.rate, self.tokens, self.at = burst, rate, burst, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+            self.tokens -= 1
+        if wait:
+            time.sleep(wait)
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return err.get("Code") in TRANSIENT_CODES or status >= 500
+    return isinstance(exc, (botocore.exceptions.BotoCoreError,))
+
+
+class EcsBackend:
+    """Runs tasks on ECS Fargate; counts its calls by operation (for benchmarks and metrics)."""
+
+    name = "aws"
+    requires_network = True
+
+    def __init__(self, max_attempts: int = 2) -> None:
+        self._config = Config(retries={"mode": "standard", "max_attempts": max_attempts})
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+        self._registered: dict[str, str] = {}
+        self._bucket = TokenBucket(RUN_TASK_BURST, RUN_TASK_RATE)
+        self.calls: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+
+    def default_region(self) -> str | None:
+        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or boto3.session.Session().region_name
+
+    def _client(self, service: str, region: str | None) -> Any:
+        key = (service, region or self.default_region())
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.session.Session().client(service, region_name=key[1], config=self._config)
+            return self._clients[key]
+
+    def _call(self, service: str, region: str | None, operation: str, **kwargs: Any) -> Any:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+        try:
+            return getattr(self._client(service, region), operation)(**kwargs)
+        except Exception as exc:
+            self.errors[operation] = self.errors.get(operation, 0) + 1
+            if _transient(exc):
+                raise TransientError(f"{operation}: {exc}") from exc
+            raise
+
+    # --- task definitions -------------------------------------------------------------------
+
+    def load_task_definition(self, arn: str, region: str | None) -> dict[str, Any]:
+        try:
+            answer = self._call("ecs", region, "describe_task_definition", taskDefinition=arn)
+        except botocore.exceptions.ClientError as exc:
+            raise TemplateError(f"cannot describe task definition {arn}: {exc}") from exc
+        return dict(answer["taskDefinition"])
+
+    def ensure_task_definition(self, task_definition: dict[str, Any], region: str | None) -> str:
+        """Register once: reuse an ACTIVE revision of the family that carries the same content hash."""
+        digest = content_hash(task_definition)
+        if digest in self._registered:
+            return self._registered[digest]
+        arn = self._find_revision(task_definition["family"], digest, region)
+        if arn is None:
+            tags = [*task_definition.get("tags", []), {"key": HASH_TAG, "value": digest}]
+            answer = self._call("ecs", region, "register_task_definition", **{**task_definition, "tags": tags})
+            arn = answer["taskDefinition"]["taskDefinitionArn"]
+        self._registered[digest] = arn
+        return str(arn)
+
+    def _find_revision(self, family: str, digest: str, region: str | None) -> str | None:
+        answer = self._call("ecs", region, "list_task_definitions", familyPrefix=family, status="ACTIVE", sort="DESC")
+        for arn in answer.get("taskDefinitionArns", [])[:REVISIONS_TO_SCAN]:
+            if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] != family:
+                continue
+            found = self._call("ecs", region, "describe_task_definition", taskDefinition=arn, include=["TAGS"])
+            if any(t["key"] == HASH_TAG and t["value"] == digest for t in found.get("tags", [])):
+                return str(arn)
+        return None
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def describe(self, cluster: MergedCluster, arns: list[str]) -> dict[str, Observation]:
+        if not arns:
+            return {}
+        answer = self._call("ecs", cluster.region, "describe_tasks", cluster=cluster.cluster_name, tasks=arns, include=["TAGS"])
+        return {t["taskArn"]: _observation(t) for t in answer.get("tasks", [])}
+
+    def find(self, cluster: MergedCluster, started_by: str) -> list[Observation]:
+        """Tasks of this startedBy, RUNNING and STOPPED, newest attempt first."""
+        arns: list[str] = []
+        for desired in ("RUNNING", "STOPPED"):
+            token = None
+            while True:
+                kwargs = {"cluster": cluster.cluster_name, "startedBy": started_by, "desiredStatus": desired}
+                answer = self._call("ecs", cluster.region, "list_tasks", **kwargs, **({"nextToken": token} if token else {}))
+                arns += [a for a in answer.get("taskArns", []) if a not in arns]
+                token = answer.get("nextToken")
+                if not token:
+                    break
+        found: list[Observation] = []
+        for start in range(0, len(arns), 100):
+            found += self.describe(cluster, arns[start : start + 100]).values()
+        mine = [o for o in found if o.started_by == started_by]
+        return sorted(mine, key=lambda o: o.attempt or 0, reverse=True)
+
+    def launch(self, request: LaunchRequest) -> LaunchResult:
+        """One RunTask with count=1 (each index has its own startedBy), so ECS's 10-per-call cap is moot."""
+        self._bucket.take()
+        answer = self._call("ecs", request.cluster.region, "run_task", **run_task_args(request))
+        tasks, failures = answer.get("tasks", []), answer.get("failures", [])
+        if tasks:
+            return LaunchResult(arn=tasks[0]["taskArn"])
+        reason = "; ".join(f"{f.get('reason')}: {f.get('detail', '')}".rstrip(": ") for f in failures)
+        return LaunchResult(failure=reason or "RunTask returned no task")
+
+    def stop(self, cluster: MergedCluster, arn: str, reason: str) -> None:
+        try:
+            self._call("ecs", cluster.region, "stop_task", cluster=cluster.cluster_name, task=arn, reason=reason[:255])
+        except botocore.exceptions.ClientError as exc:  # already gone: nothing to stop
+            log.info("StopTask %s: %s", arn, exc)
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def fetch_logs(self, pointer: LogsPointer) -> list[LogEvent]:
+        """Every event of the stream, oldest first; stops when the forward token repeats."""
+        events: list[LogEvent] = []
+        token = None
+        while True:
+            kwargs = {"logGroupName": pointer.group, "logStreamName": pointer.stream, "startFromHead": True}
+            try:
+                answer = self._call("logs", pointer.region, "get_log_events", **kwargs, **({"nextToken": token} if token else {}))
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return events
+                raise
+            events += [
+                LogEvent(datetime.fromtimestamp(e["timestamp"] / 1000, timezone.utc), e["message"])
+                for e in answer.get("events", [])
+            ]
+            if answer.get("nextForwardToken") in (None, token):
+                return events
+            token = answer["nextForwardToken"]
+
+
+def run_task_args(request: LaunchRequest) -> dict[str, Any]:
+    """The RunTask request of one attempt: deterministic identity, network, TASK_NAME/TASK_NUM."""
+    cluster = request.cluster
+    env = [{"name": "TASK_NAME", "value": request.task_name}, {"name": "TASK_NUM", "value": str(request.index)}]
+    args: dict[str, Any] = {
+        "cluster": cluster.cluster_name,
+        "taskDefinition": request.task_definition_arn,
+        "count": 1,
+        "startedBy": request.task_name,
+        "clientToken": request.client_token,
+        "tags": [{"key": k, "value": v} for k, v in request.tags.items()],
+        "overrides": {"containerOverrides": [{"name": c, "environment": env} for c in request.containers]},
+        "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": cluster.subnets,
+            "securityGroups": cluster.security_groups,
+            "assignPublicIp": cluster.assign_public_ip or "DISABLED",
+        }},
+    }
+    if cluster.launch_type == "FARGATE_SPOT":
+        args["capacityProviderStrategy"] = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    else:
+        args["launchType"] = "FARGATE"
+    return args
+
+
+def _observation(task: dict[str, Any]) -> Observation:
+    tags = {t["key"]: t["value"] for t in task.get("tags", [])}
+    attempt = tags.get(TAG_ATTEMPT)
+    stopped_at = task.get("stoppedAt")
+    return Observation(
+        arn=task["taskArn"],
+        last_status=task.get("lastStatus", "UNKNOWN"),
+        started_by=task.get("startedBy"),
+        containers=tuple(
+            ContainerResult(c.get("name", ""), c.get("exitCode"), c.get("reason")) for c in task.get("containers", [])
+        ),
+        stop_code=task.get("stopCode"),
+        stopped_reason=task.get("stoppedReason"),
+        stopped_at=stopped_at if isinstance(stopped_at, datetime) else None,
+        attempt=int(attempt) if attempt and attempt.isdigit() else None,
+    )

@@ -1,0 +1,317 @@
+"""Pure merge of job + command + cluster + template into one frozen context (API.md 1.3).
+
+`merge()` returns every problem at once, each with its field path, or the merged context and the
+task definition to register. No I/O: the caller loads the template.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .durations import format_duration, parse_duration
+from .errors import FieldError
+from .models import (
+    RESERVED_ENV,
+    RESERVED_TAG_PREFIX,
+    ClusterContext,
+    CommandContext,
+    ContainerOverride,
+    JobContext,
+    LogConfig,
+    MergedCluster,
+    MergedContainer,
+    MergedContext,
+    NamedValue,
+)
+
+DEFAULT_TASK_COUNT = 1
+DEFAULT_POLLING = "30s"
+DEFAULT_TIMEOUT = "1h"
+DEFAULT_MAX_FAIL = 3
+# Valid Fargate task sizes: cpu units -> allowed memory (MiB).
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+FARGATE_SIZES: dict[int, list[int]] = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4097, 1024)),
+    1024: list(range(2048, 8193, 1024)),
+    2048: list(range(4096, 16385, 1024)),
+    4096: list(range(8192, 30721, 1024)),
+    8192: list(range(16384, 61441, 4096)),
+    16384: list(range(32768, 122881, 8192)),
+}
+# ECS allows 50 tags per resource; ours take 5 of them.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-using-tags.html#tag-restrictions
+MAX_TAGS = 50
+RESERVED_TAG_COUNT = 5
+# Keys that DescribeTaskDefinition returns but RegisterTaskDefinition refuses.
+READ_ONLY_KEYS = (
+    "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
+    "registeredAt", "registeredBy", "deregisteredAt",
+)
+
+
+@dataclass
+class MergeInput:
+    job: JobContext
+    command: CommandContext
+    cluster: ClusterContext
+    template: dict[str, Any]
+    template_source: str
+    job_path: str = "spec.context"
+    command_path: str = "spec.command"
+    cluster_path: str = "spec.cluster"
+    default_region: str | None = None
+    require_network: bool = False
+
+
+@dataclass
+class MergeResult:
+    context: MergedContext | None = None
+    task_definition: dict[str, Any] = field(default_factory=dict)
+    errors: list[FieldError] = field(default_factory=list)
+
+
+def merge(inp: MergeInput) -> MergeResult:
+    """Merge the layers; return the merged context and task definition, or every error found."""
+    errors: list[FieldError] = []
+    errors += _check_template(inp.template)
+    errors += _check_contexts(inp)
+    if errors:
+        return MergeResult(errors=errors)
+    cpu, memory, size_errors = _size(inp)
+    errors += size_errors
+    task_count = _pick(inp.job.task_count, inp.command.task_count, DEFAULT_TASK_COUNT)
+    if inp.cluster.max_task_count is not None and task_count > inp.cluster.max_task_count:
+        errors.append(FieldError(
+            _where(inp, "taskCount", inp.job.task_count, inp.command.task_count),
+            f"{task_count} exceeds the cluster's maxTaskCount {inp.cluster.max_task_count}",
+        ))
+    tags = {**(inp.cluster.tags or {}), **(inp.command.tags or {}), **(inp.job.tags or {})}
+    if len(tags) + RESERVED_TAG_COUNT > MAX_TAGS:
+        errors.append(FieldError(
+            f"{inp.job_path}.tags",
+            f"{len(tags)} tags after merging; ECS allows {MAX_TAGS - RESERVED_TAG_COUNT} besides ours",
+        ))
+    if inp.require_network and not (inp.cluster.vpc_config and inp.cluster.vpc_config.subnets):
+        errors.append(FieldError(
+            f"{inp.cluster_path}.vpcConfig", "is required on AWS: give subnets and securityGroups"
+        ))
+    if errors:
+        return MergeResult(errors=errors)
+    task_definition = build_task_definition(inp, cpu, memory)
+    context = MergedContext(
+        task_definition_source=inp.template_source,
+        family=task_definition["family"],
+        task_count=task_count,
+        cpu=cpu,
+        memory=memory,
+        polling_interval=_norm(_pick(inp.job.polling_interval, inp.command.polling_interval, DEFAULT_POLLING)),
+        timeout=_norm(_pick(inp.job.timeout, inp.command.timeout, DEFAULT_TIMEOUT)),
+        max_fail_count=_pick(inp.job.max_fail_count, inp.command.max_fail_count, DEFAULT_MAX_FAIL),
+        tags=tags,
+        containers=[_summary(c, inp.template) for c in task_definition["containerDefinitions"]],
+        cluster=_merged_cluster(inp.cluster, inp.default_region),
+    )
+    return MergeResult(context=context, task_definition=task_definition)
+
+
+def build_task_definition(inp: MergeInput, cpu: int, memory: int) -> dict[str, Any]:
+    """The template with cpu/memory, roles, commands and environments replaced; all else kept."""
+    td = strip_read_only(inp.template)
+    td["cpu"], td["memory"] = str(cpu), str(memory)
+    td.setdefault("networkMode", "awsvpc")
+    td.setdefault("requiresCompatibilities", ["FARGATE"])
+    if inp.cluster.execution_role_arn:
+        td["executionRoleArn"] = inp.cluster.execution_role_arn
+    if inp.cluster.task_role_arn:
+        td["taskRoleArn"] = inp.cluster.task_role_arn
+    layers = [inp.command.container_overrides or [], inp.job.container_overrides or []]
+    for container in td["containerDefinitions"]:
+        overrides = [o for layer in layers for o in layer if o.name == container["name"]]
+        command = _merged_command(container.get("command"), overrides)
+        if command is not None:
+            container["command"] = command
+        environment = merge_environment(container.get("environment") or [], overrides)
+        if environment:
+            container["environment"] = environment
+    return td
+
+
+def strip_read_only(template: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy without the keys DescribeTaskDefinition adds and RegisterTaskDefinition refuses."""
+    return {k: v for k, v in copy.deepcopy(template).items() if k not in READ_ONLY_KEYS}
+
+
+def merge_environment(base: list[dict[str, str]], overrides: list[ContainerOverride]) -> list[dict[str, str]]:
+    """Merge by variable name, later layers winning, keeping first-seen order."""
+    merged: dict[str, str] = {e["name"]: e.get("value", "") for e in base}
+    for override in overrides:
+        for var in override.environment or []:
+            merged[var.name] = var.value
+    return [{"name": k, "value": v} for k, v in merged.items()]
+
+
+def content_hash(task_definition: dict[str, Any]) -> str:
+    """A stable hash of a task definition, used to reuse an identical registered revision."""
+    blob = json.dumps(task_definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def redact(task_definition: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every environment value removed (status and logs never show them)."""
+    td = copy.deepcopy(task_definition)
+    for container in td.get("containerDefinitions", []):
+        container["environment"] = [{"name": e["name"]} for e in container.get("environment", [])]
+    return td
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _pick(*values: Any) -> Any:
+    return next(v for v in values if v is not None)
+
+
+def _norm(duration: str) -> str:
+    return format_duration(parse_duration(duration))
+
+
+def _where(inp: MergeInput, name: str, job_value: object, command_value: object = None) -> str:
+    """The path of the most specific layer that set a field (the job's when none did)."""
+    if job_value is None and command_value is not None:
+        return f"{inp.command_path}.{name}"
+    return f"{inp.job_path}.{name}"
+
+
+def _check_template(template: dict[str, Any]) -> list[FieldError]:
+    path = "taskDefinition"
+    containers = template.get("containerDefinitions")
+    if not isinstance(containers, list) or not containers:
+        return [FieldError(f"{path}.containerDefinitions", "must list at least one container")]
+    errors = [
+        FieldError(f"{path}.containerDefinitions[{i}].name", "is required")
+        for i, c in enumerate(containers)
+        if not isinstance(c, dict) or not c.get("name")
+    ]
+    if not template.get("family"):
+        errors.append(FieldError(f"{path}.family", "is required"))
+    if template.get("networkMode", "awsvpc") != "awsvpc":
+        errors.append(FieldError(f"{path}.networkMode", "must be awsvpc on Fargate"))
+    return errors
+
+
+def _check_contexts(inp: MergeInput) -> list[FieldError]:
+    names = {c["name"] for c in inp.template["containerDefinitions"]}
+    errors: list[FieldError] = []
+    for path, ctx in ((inp.command_path, inp.command), (inp.job_path, inp.job)):
+        errors += _check_overrides(path, ctx.container_overrides or [], names)
+        errors += _check_tags(f"{path}.tags", ctx.tags)
+    errors += _check_tags(f"{inp.cluster_path}.tags", inp.cluster.tags)
+    return errors
+
+
+def _check_overrides(path: str, overrides: list[ContainerOverride], names: set[str]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, override in enumerate(overrides):
+        where = f"{path}.containerOverrides[{i}]"
+        if override.name not in names:
+            errors.append(FieldError(
+                f"{where}.name",
+                f"container {override.name!r} is not in the task definition (it has {', '.join(sorted(names))})",
+            ))
+        if override.name in seen:
+            errors.append(FieldError(f"{where}.name", f"container {override.name!r} is overridden twice"))
+        seen.add(override.name)
+        for j, var in enumerate(override.environment or []):
+            if var.name in RESERVED_ENV:
+                errors.append(FieldError(
+                    f"{where}.environment[{j}].name",
+                    f"{var.name} is set by the operator on every container and cannot be overridden",
+                ))
+    return errors
+
+
+def _check_tags(path: str, tags: dict[str, str] | None) -> list[FieldError]:
+    errors = []
+    for key, value in (tags or {}).items():
+        if key.startswith(RESERVED_TAG_PREFIX):
+            errors.append(FieldError(f"{path}.{key}", f"keys under {RESERVED_TAG_PREFIX} are reserved"))
+        elif not 1 <= len(key) <= 128 or len(value) > 256:
+            errors.append(FieldError(f"{path}.{key}", "ECS tag keys are 1-128 characters, values at most 256"))
+    return errors
+
+
+def _template_int(template: dict[str, Any], key: str) -> int | None:
+    value = template.get(key)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _size(inp: MergeInput) -> tuple[int, int, list[FieldError]]:
+    cpu = _pick(inp.job.cpu, inp.command.cpu, _template_int(inp.template, "cpu"), 0)
+    memory = _pick(inp.job.memory, inp.command.memory, _template_int(inp.template, "memory"), 0)
+    cpu_path = _where(inp, "cpu", inp.job.cpu, inp.command.cpu)
+    mem_path = _where(inp, "memory", inp.job.memory, inp.command.memory)
+    if inp.job.cpu is None and inp.command.cpu is None:
+        cpu_path = "taskDefinition.cpu"
+    if inp.job.memory is None and inp.command.memory is None:
+        mem_path = "taskDefinition.memory"
+    errors: list[FieldError] = []
+    if cpu not in FARGATE_SIZES:
+        valid = ", ".join(str(c) for c in FARGATE_SIZES)
+        errors.append(FieldError(cpu_path, f"{cpu or 'missing'} is not a Fargate CPU value; use one of {valid}"))
+    elif memory not in FARGATE_SIZES[cpu]:
+        allowed = FARGATE_SIZES[cpu]
+        hint = ", ".join(str(m) for m in allowed) if len(allowed) <= 8 else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        errors.append(FieldError(mem_path, f"{memory or 'missing'} MiB is not valid with cpu {cpu} on Fargate; use {hint}"))
+    if inp.cluster.max_cpu is not None and cpu > inp.cluster.max_cpu:
+        errors.append(FieldError(cpu_path, f"{cpu} exceeds the cluster's maxCpu {inp.cluster.max_cpu}"))
+    if inp.cluster.max_memory is not None and memory > inp.cluster.max_memory:
+        errors.append(FieldError(mem_path, f"{memory} exceeds the cluster's maxMemory {inp.cluster.max_memory}"))
+    return cpu, memory, errors
+
+
+def _merged_command(template_command: list[str] | None, overrides: list[ContainerOverride]) -> list[str] | None:
+    for override in reversed(overrides):  # job's override is last: most specific first
+        if override.command:
+            return list(override.command)
+    return template_command
+
+
+def _summary(container: dict[str, Any], template: dict[str, Any]) -> MergedContainer:
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    logs = None
+    if (container.get("logConfiguration") or {}).get("logDriver") == "awslogs" and options.get("awslogs-group"):
+        logs = LogConfig(
+            group=options["awslogs-group"],
+            stream_prefix=options.get("awslogs-stream-prefix", ""),
+            region=options.get("awslogs-region"),
+        )
+    return MergedContainer(
+        name=container["name"],
+        essential=container.get("essential", True),
+        command=container.get("command"),
+        environment=[NamedValue(name=e["name"]) for e in container.get("environment", [])],
+        logs=logs,
+    )
+
+
+def _merged_cluster(cluster: ClusterContext, default_region: str | None) -> MergedCluster:
+    vpc = cluster.vpc_config
+    return MergedCluster(
+        cluster_name=cluster.cluster_name,
+        region=cluster.region or default_region,
+        launch_type=cluster.launch_type or "FARGATE",
+        execution_role_arn=cluster.execution_role_arn,
+        task_role_arn=cluster.task_role_arn,
+        subnets=list(vpc.subnets) if vpc else [],
+        security_groups=list(vpc.security_groups) if vpc else [],
+        assign_public_ip=vpc.assign_public_ip if vpc else None,
+    )

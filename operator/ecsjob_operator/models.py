@@ -1,0 +1,320 @@
+"""The v1alpha1 API as pydantic models: the single source of truth for CRDs, validation and status.
+
+Field names are snake_case in Python and camelCase on the wire. Specs reject unknown fields;
+status tolerates them so that an older operator can read a newer status.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from .durations import PATTERN as DURATION_PATTERN
+from .durations import parse_duration
+
+GROUP = "ecsjob.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+RESERVED_TAG_PREFIX = "ecsjob.io/"
+RESERVED_ENV = ("TASK_NAME", "TASK_NUM")
+
+
+class Wire(BaseModel):
+    """Base of every spec model: camelCase aliases, unknown fields rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON form as it appears in a manifest (camelCase, unset fields left out)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def _duration(value: str | None) -> str | None:
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+# --- contexts -------------------------------------------------------------------------------
+
+
+class EnvVar(Wire):
+    name: str = Field(description="Environment variable name.", min_length=1)
+    value: str = Field(description="Environment variable value.")
+
+
+class ContainerOverride(Wire):
+    name: str = Field(description="Name of a container of the task definition.", min_length=1)
+    command: list[str] | None = Field(None, description="Command replacing the container's.")
+    environment: list[EnvVar] | None = Field(
+        None, description="Variables merged by name over the container's environment."
+    )
+
+
+class ConfigMapKeyRef(Wire):
+    config_map_name: str = Field(description="ConfigMap in the job's namespace.", min_length=1)
+    key: str = Field(description="Key holding the task definition JSON.", min_length=1)
+
+
+class JobContext(Wire):
+    """What a job may set: sizing, overrides, timing, retries and tags (never roles/network)."""
+
+    task_count: int | None = Field(None, ge=1, le=1000, description="Tasks run in parallel (1..1000).")
+    cpu: int | None = Field(None, description="Task CPU units; a valid Fargate pair with memory.")
+    memory: int | None = Field(None, description="Task memory in MiB; a valid Fargate pair with cpu.")
+    container_overrides: list[ContainerOverride] | None = Field(
+        None, description="Per-container command and environment overrides, merged by name."
+    )
+    polling_interval: str | None = Field(
+        None, pattern=DURATION_PATTERN, description='How often ECS is polled, e.g. "30s" (default 30s).'
+    )
+    timeout: str | None = Field(
+        None, pattern=DURATION_PATTERN, description='Wall-clock limit from the first launch (default "1h").'
+    )
+    max_fail_count: int | None = Field(
+        None, ge=0, le=100, description="Retries allowed per task index (0..100, default 3)."
+    )
+    tags: dict[str, str] | None = Field(
+        None, description="ECS tags for the tasks; keys under ecsjob.io/ are reserved."
+    )
+
+    _check_polling = field_validator("polling_interval", "timeout", mode="before")(
+        classmethod(lambda cls, v: _duration(v))
+    )
+
+
+class CommandContext(JobContext):
+    """A reusable command: the task definition source plus defaults for the job context."""
+
+    task_definition: dict[str, Any] | None = Field(
+        None, description="A complete ECS task definition (RegisterTaskDefinition JSON)."
+    )
+    task_definition_ref: ConfigMapKeyRef | None = Field(
+        None, description="The task definition JSON kept in a ConfigMap of the job's namespace."
+    )
+    task_definition_arn: str | None = Field(
+        None, description="An existing registered task definition, used as is."
+    )
+    task_definition_file: str | None = Field(
+        None, description="`ecsjob run` only: a JSON file relative to the manifest."
+    )
+
+
+class VpcConfig(Wire):
+    subnets: list[str] = Field(description="Subnet ids for the tasks' awsvpc network.")
+    security_groups: list[str] = Field(default_factory=list, description="Security group ids.")
+    assign_public_ip: Literal["ENABLED", "DISABLED"] | None = Field(
+        None, description="Whether tasks get a public IP (default DISABLED)."
+    )
+
+
+class ClusterContext(Wire):
+    """An admin-owned cluster: where tasks run, with which roles and network, within which limits."""
+
+    cluster_name: str = Field(description="ECS cluster name or ARN.", min_length=1)
+    region: str | None = Field(None, description="AWS region (default: from the environment).")
+    launch_type: Literal["FARGATE", "FARGATE_SPOT"] | None = Field(
+        None, description="FARGATE (default) or FARGATE_SPOT (capacity provider strategy)."
+    )
+    max_cpu: int | None = Field(None, ge=1, description="Upper limit of a task's cpu on this cluster.")
+    max_memory: int | None = Field(None, ge=1, description="Upper limit of a task's memory (MiB).")
+    max_task_count: int | None = Field(None, ge=1, description="Upper limit of taskCount.")
+    execution_role_arn: str | None = Field(None, description="Execution role replacing the template's.")
+    task_role_arn: str | None = Field(None, description="Task role replacing the template's.")
+    vpc_config: VpcConfig | None = Field(None, description="awsvpc network (required on AWS).")
+    tags: dict[str, str] | None = Field(None, description="ECS tags for the tasks.")
+
+
+# --- resources ------------------------------------------------------------------------------
+
+
+class EcsJobSpec(Wire):
+    version: str | None = Field(None, description="Informative version of the job.")
+    command_criteria: list[str] | None = Field(
+        None, description="Tags selecting an EcsCommand (exclusive with command)."
+    )
+    command: CommandContext | None = Field(None, description="Inline command context.")
+    cluster_criteria: list[str] | None = Field(
+        None, description="Tags selecting an EcsCluster (exclusive with cluster)."
+    )
+    cluster: ClusterContext | None = Field(None, description="Inline cluster context.")
+    context: JobContext | None = Field(None, description="Job context: sizing, overrides, timing.")
+    suspend: bool | None = Field(None, description="true stops running tasks and launches none.")
+
+
+class SelectableSpec(Wire):
+    tags: list[str] = Field(default_factory=list, description="Selection tags such as type:ecs.")
+    status: Literal["active", "inactive"] = Field("active", description="Only active ones are selected.")
+    version: str | None = Field(None, description="Semantic version; the highest match wins.")
+    description: str | None = Field(None, description="Human description.")
+
+
+class EcsCommandSpec(SelectableSpec):
+    context: CommandContext = Field(description="The command context.")
+    cluster_tags: list[str] = Field(
+        default_factory=list, description="Tags the selected EcsCluster must also carry."
+    )
+
+
+class EcsClusterSpec(SelectableSpec):
+    context: ClusterContext = Field(description="The cluster context.")
+    allowed_namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces that may use this cluster (empty: all)."
+    )
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+class Loose(BaseModel):
+    """Base of status models: camelCase, unknown fields ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class NamedValue(Loose):
+    name: str = Field(description="Variable name.")
+    value: str | None = Field(None, description="Value; left out of status (never shown).")
+
+
+class LogConfig(Loose):
+    group: str = Field(description="CloudWatch log group.")
+    stream_prefix: str = Field(description="awslogs-stream-prefix.")
+    region: str | None = Field(None, description="CloudWatch region.")
+
+
+class MergedContainer(Loose):
+    name: str = Field(description="Container name.")
+    essential: bool = Field(True, description="Whether its exit decides the task's outcome.")
+    command: list[str] | None = Field(None, description="Merged command.")
+    environment: list[NamedValue] = Field(default_factory=list, description="Merged environment.")
+    logs: LogConfig | None = Field(None, description="awslogs configuration, when present.")
+
+
+class MergedCluster(Loose):
+    cluster_name: str = Field(description="ECS cluster name or ARN.")
+    region: str | None = Field(None, description="AWS region.")
+    launch_type: str = Field("FARGATE", description="FARGATE or FARGATE_SPOT.")
+    execution_role_arn: str | None = Field(None, description="Execution role.")
+    task_role_arn: str | None = Field(None, description="Task role.")
+    subnets: list[str] = Field(default_factory=list, description="Subnets.")
+    security_groups: list[str] = Field(default_factory=list, description="Security groups.")
+    assign_public_ip: str | None = Field(None, description="ENABLED or DISABLED.")
+
+
+class MergedContext(Loose):
+    """The job's frozen, merged context (API.md 1.3); environment values are never kept here."""
+
+    task_definition_source: str = Field(description="inline, configMap:NAME/KEY, file:PATH or arn:...")
+    family: str = Field(description="Task definition family.")
+    task_count: int = Field(description="Tasks run in parallel.")
+    cpu: int = Field(description="Task CPU units.")
+    memory: int = Field(description="Task memory (MiB).")
+    polling_interval: str = Field(description="Polling interval.")
+    timeout: str = Field(description="Wall-clock limit from the first launch.")
+    max_fail_count: int = Field(description="Retries allowed per index.")
+    tags: dict[str, str] = Field(default_factory=dict, description="User tags on every task.")
+    containers: list[MergedContainer] = Field(description="Merged containers.")
+    cluster: MergedCluster = Field(description="Merged cluster context.")
+
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended", "Invalid"]
+TaskPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Stopped"]
+
+
+class TaskStatus(Loose):
+    index: int = Field(description="Task index (0-based).")
+    task_name: str = Field(description="startedBy and TASK_NAME of every attempt.")
+    phase: TaskPhase = Field("Pending", description="Pending, Running, Succeeded, Failed or Stopped.")
+    arn: str | None = Field(None, description="ARN of the current (or last) attempt.")
+    attempts: int = Field(0, description="Attempts launched.")
+    last_status: str | None = Field(None, description="ECS lastStatus of the current attempt.")
+    exit_code: int | None = Field(None, description="Exit code of the deciding essential container.")
+    stop_code: str | None = Field(None, description="ECS stopCode.")
+    stopped_reason: str | None = Field(None, description="ECS stoppedReason.")
+    failed_arns: list[str] = Field(default_factory=list, description="ARNs of failed attempts.")
+    stopped_at: str | None = Field(None, description="When ECS stopped the current attempt.")
+    launch_failures: int = Field(0, description="Consecutive RunTask failures (capacity, throttling).")
+    next_launch_time: str | None = Field(None, description="Earliest next RunTask after a failure.")
+
+
+class LogsPointer(Loose):
+    task_arn: str = Field(description="Representative task.")
+    group: str = Field(description="CloudWatch log group.")
+    stream: str = Field(description="Log stream.")
+    region: str | None = Field(None, description="Region.")
+
+
+class Condition(Loose):
+    type: str = Field(description="Complete, Failed, Progressing, Invalid or Suspended.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason.")
+    message: str = Field(description="Human message.")
+    last_transition_time: str = Field(description="When status last changed.")
+
+
+class Resolved(Loose):
+    command: str = Field(description='EcsCommand name or "inline".')
+    cluster: str = Field(description='EcsCluster name or "inline".')
+
+
+class EcsJobStatus(Loose):
+    phase: Phase | None = Field(None, description="Derived from the conditions.")
+    job_id: str | None = Field(None, description="12 hex characters derived from metadata.uid.")
+    observed_generation: int | None = Field(None, description="Generation last reconciled.")
+    context: MergedContext | None = Field(None, description="Merged, frozen context.")
+    resolved: Resolved | None = Field(None, description="Which command and cluster were used.")
+    task_definition_arn: str | None = Field(None, description="Registered task definition.")
+    start_time: str | None = Field(None, description="First launch.")
+    completion_time: str | None = Field(None, description="When the job finished.")
+    task_count: int | None = Field(None, description="Tasks in the job.")
+    active: int | None = Field(None, description="Tasks running now.")
+    succeeded: int | None = Field(None, description="Tasks succeeded.")
+    retries: int | None = Field(None, description="Failed attempts relaunched.")
+    progress: str | None = Field(None, description="succeeded/taskCount, e.g. 1/3 (kubectl get).")
+    failed_arns: list[str] | None = Field(None, description="ARNs of all failed attempts.")
+    tasks: list[TaskStatus] | None = Field(None, description="One entry per index.")
+    logs: LogsPointer | None = Field(None, description="Representative task's CloudWatch logs.")
+    conditions: list[Condition] | None = Field(None, description="Conditions.")
+    message: str | None = Field(None, description="One human sentence on the current state.")
+
+
+class Metadata(BaseModel):
+    """The subset of ObjectMeta the engine reads."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = "ecsjob"
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    creationTimestamp: str | None = None  # noqa: N815 - Kubernetes wire name
+
+
+class EcsJob(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    api_version: str = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["EcsJob"] = "EcsJob"
+    metadata: Metadata = Field(default_factory=Metadata)
+    spec: EcsJobSpec
+    status: EcsJobStatus | None = None
+
+
+class EcsCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    api_version: str = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["EcsCommand"] = "EcsCommand"
+    metadata: Metadata = Field(default_factory=Metadata)
+    spec: EcsCommandSpec
+
+
+class EcsCluster(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    api_version: str = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["EcsCluster"] = "EcsCluster"
+    metadata: Metadata = Field(default_factory=Metadata)
+    spec: EcsClusterSpec

@@ -1,0 +1,405 @@
+"""The pure reconcile core: decide(job, status, observed tasks, now) -> actions + new status.
+
+No I/O and no clock: the engine observes ECS (or the local backend), calls `decide`, applies
+the actions and feeds launch results back through `record_launch`. Tested as tables.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .durations import parse_duration
+from .errors import FieldError
+from .identity import task_name
+from .models import Condition, EcsJobStatus, LogsPointer, MergedContext, TaskStatus
+
+FINISHED = ("Succeeded", "Failed", "Invalid")
+RUNNING_TASK = ("Pending", "Running")
+# ECS stop codes after which exit codes decide; any other stop is a failure.
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html#ECS-Type-Task-stopCode
+CLEAN_STOP_CODES = (None, "EssentialContainerExited")
+LAUNCH_BACKOFF_CAP = 300  # seconds; RunTask capacity failures can last minutes
+
+
+@dataclass(frozen=True)
+class ContainerResult:
+    name: str
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One task as ECS (or the local backend) reports it."""
+
+    arn: str
+    last_status: str
+    started_by: str | None = None
+    containers: tuple[ContainerResult, ...] = ()
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    stopped_at: datetime | None = None
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """The identity of a job: what its tasks are named and tagged with."""
+
+    name: str
+    namespace: str
+    uid: str
+    job_id: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Launch:
+    index: int
+    attempt: int
+    task_name: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    index: int
+    arn: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Decision:
+    status: EcsJobStatus
+    launches: list[Launch] = field(default_factory=list)
+    stops: list[Stop] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status.phase in FINISHED
+
+
+@dataclass(frozen=True)
+class Outcome:
+    success: bool
+    exit_code: int | None
+    reason: str
+
+
+# --- time helpers ---------------------------------------------------------------------------
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+# --- classification -------------------------------------------------------------------------
+
+
+def classify(obs: Observation, essential: set[str]) -> Outcome:
+    """Success iff every essential container exited 0 and nobody else stopped the task."""
+    deciding = [c for c in obs.containers if c.name in essential] or list(obs.containers)
+    if obs.last_status == "MISSING":
+        return Outcome(False, None, "task no longer returned by ECS (MISSING)")
+    if not deciding:
+        return Outcome(False, None, obs.stopped_reason or "task stopped without containers")
+    for c in deciding:
+        if c.exit_code is None:
+            why = c.reason or obs.stopped_reason or obs.stop_code or "no exit code"
+            return Outcome(False, None, f"container {c.name} has no exit code: {why}")
+    for c in deciding:
+        if c.exit_code != 0:
+            return Outcome(False, c.exit_code, f"container {c.name} exited with {c.exit_code}")
+    if obs.stop_code not in CLEAN_STOP_CODES:
+        return Outcome(False, 0, f"task stopped by {obs.stop_code}: {obs.stopped_reason or ''}".rstrip(": "))
+    return Outcome(True, 0, "every essential container exited with 0")
+
+
+# --- decide ---------------------------------------------------------------------------------
+
+
+def initial_tasks(job: JobRef, count: int) -> list[TaskStatus]:
+    return [TaskStatus(index=i, task_name=task_name(job.prefix, job.job_id, i)) for i in range(count)]
+
+
+def decide(
+    job: JobRef,
+    status: EcsJobStatus,
+    observed: Mapping[str, Observation],
+    now: datetime,
+    suspend: bool = False,
+) -> Decision:
+    """From the current status and what ECS reports, the next status and actions."""
+    if status.phase in FINISHED or status.context is None:
+        return Decision(status=status)
+    st = status.model_copy(deep=True)
+    ctx = st.context
+    assert ctx is not None
+    st.tasks = st.tasks or initial_tasks(job, ctx.task_count)
+    d = Decision(status=st)
+    essential = {c.name for c in ctx.containers if c.essential}
+    exhausted = None
+    for task in st.tasks:
+        if task.phase == "Running" and task.arn:
+            if _observe(task, observed.get(task.arn), ctx, essential, d) and exhausted is None:
+                exhausted = task
+    if exhausted is not None:
+        _finish_failed(d, ctx, now, "MaxFailCountExceeded", _exhausted_message(exhausted, ctx), exhausted)
+    elif _timed_out(st, ctx, now):
+        running = next((t for t in st.tasks if t.phase == "Running"), None)
+        _finish_failed(d, ctx, now, "Timeout", f"the job exceeded its timeout of {ctx.timeout}", running)
+    elif all(t.phase == "Succeeded" for t in st.tasks):
+        _finish_succeeded(d, ctx, now)
+    elif suspend:
+        _suspend(d, now)
+    else:
+        _resume_and_launch(d, now)
+    summarize(st, now)
+    return d
+
+
+def _observe(
+    task: TaskStatus, obs: Observation | None, ctx: MergedContext, essential: set[str], d: Decision
+) -> bool:
+    """Update one running task from its observation; True when it has exhausted its retries."""
+    if obs is None:
+        obs = Observation(arn=task.arn or "", last_status="MISSING")
+    task.last_status = obs.last_status
+    if obs.last_status not in ("STOPPED", "MISSING"):
+        return False
+    outcome = classify(obs, essential)
+    task.exit_code, task.stop_code = outcome.exit_code, obs.stop_code
+    task.stopped_reason = obs.stopped_reason or outcome.reason
+    if obs.stopped_at is not None:
+        task.stopped_at = iso(obs.stopped_at)
+    if outcome.success:
+        task.phase = "Succeeded"
+        d.events.append(Event("Normal", "TaskSucceeded", f"task {task.index} ({task.arn}) succeeded"))
+        return False
+    task.failed_arns.append(task.arn or "")
+    failures = len(task.failed_arns)
+    d.events.append(Event(
+        "Warning", "TaskFailed",
+        f"task {task.index} attempt {task.attempts} failed ({failures}/{ctx.max_fail_count + 1}): {outcome.reason}",
+    ))
+    if failures > ctx.max_fail_count:
+        task.phase = "Failed"
+        return True
+    task.phase = "Pending"
+    d.events.append(Event("Normal", "Retrying", f"task {task.index} will be relaunched (retry {failures} of {ctx.max_fail_count})"))
+    return False
+
+
+def _exhausted_message(task: TaskStatus, ctx: MergedContext) -> str:
+    retries = "no retries" if ctx.max_fail_count == 0 else f"{ctx.max_fail_count} retries"
+    return f"task {task.index} failed after {retries}: {task.stopped_reason}"
+
+
+def _timed_out(st: EcsJobStatus, ctx: MergedContext, now: datetime) -> bool:
+    if st.start_time is None:
+        return False
+    return now >= parse_iso(st.start_time) + timedelta(seconds=parse_duration(ctx.timeout))
+
+
+def _stop_running(d: Decision, reason: str) -> int:
+    stopped = 0
+    for task in d.status.tasks or []:
+        if task.phase == "Running" and task.arn:
+            d.stops.append(Stop(task.index, task.arn, reason))
+            task.phase, task.stopped_reason = "Stopped", reason
+            stopped += 1
+        elif task.phase == "Pending":
+            task.phase = "Stopped"
+    return stopped
+
+
+def _finish_failed(
+    d: Decision, ctx: MergedContext, now: datetime, reason: str, message: str, rep: TaskStatus | None
+) -> None:
+    st = d.status
+    stopped = _stop_running(d, f"ecsjob: job {st.job_id} failed ({reason})")
+    if stopped:
+        message += f"; {stopped} running task(s) stopped"
+    st.completion_time = iso(now)
+    set_condition(st, "Failed", "True", reason, message, now)
+    set_condition(st, "Progressing", "False", reason, message, now)
+    st.logs = logs_pointer(ctx, rep, failed=True)
+    d.events.append(Event("Warning", reason, message))
+
+
+def _finish_succeeded(d: Decision, ctx: MergedContext, now: datetime) -> None:
+    st = d.status
+    tasks = st.tasks or []
+    last = max(tasks, key=lambda t: (t.stopped_at or "", t.index))
+    message = f"all {len(tasks)} task(s) succeeded"
+    st.completion_time = iso(now)
+    set_condition(st, "Complete", "True", "AllTasksSucceeded", message, now)
+    set_condition(st, "Progressing", "False", "AllTasksSucceeded", message, now)
+    st.logs = logs_pointer(ctx, last, failed=False)
+    d.events.append(Event("Normal", "Completed", message))
+
+
+def _suspend(d: Decision, now: datetime) -> None:
+    st = d.status
+    stopped = _stop_running(d, f"ecsjob: job {st.job_id} suspended")
+    if not _is_true(st, "Suspended"):
+        message = f"job suspended; {stopped} running task(s) stopped"
+        set_condition(st, "Suspended", "True", "JobSuspended", message, now)
+        set_condition(st, "Progressing", "False", "JobSuspended", message, now)
+        d.events.append(Event("Normal", "Suspended", message))
+
+
+def _resume_and_launch(d: Decision, now: datetime) -> None:
+    st = d.status
+    if _is_true(st, "Suspended"):
+        set_condition(st, "Suspended", "False", "JobResumed", "job resumed", now)
+        st.start_time = None  # like a Kubernetes Job: the timeout restarts on resume
+        d.events.append(Event("Normal", "Resumed", "job resumed"))
+    for task in st.tasks or []:
+        if task.phase == "Stopped":
+            task.phase = "Pending"
+        if task.phase != "Pending":
+            continue
+        if task.next_launch_time and now < parse_iso(task.next_launch_time):
+            continue
+        d.launches.append(Launch(task.index, task.attempts + 1, task.task_name))
+
+
+# --- launch results -------------------------------------------------------------------------
+
+
+def adoptable(task: TaskStatus, attempt: int, found: list[Observation]) -> Observation | None:
+    """A task already running under this attempt's identity, left unrecorded by a crash."""
+    known = {task.arn, *task.failed_arns}
+    for obs in found:
+        if obs.started_by == task.task_name and obs.arn not in known and obs.attempt in (attempt, None):
+            return obs
+    return None
+
+
+def record_launch(
+    status: EcsJobStatus, launch: Launch, arn: str | None, failure: str | None, now: datetime, adopted: bool = False
+) -> Event:
+    """Write a RunTask (or adoption) result into status; a failed RunTask backs off, uncounted."""
+    task = (status.tasks or [])[launch.index]
+    if arn is not None:
+        task.arn, task.attempts, task.phase = arn, launch.attempt, "Running"
+        task.last_status, task.exit_code, task.stop_code, task.stopped_reason = "PROVISIONING", None, None, None
+        task.stopped_at = None
+        task.launch_failures, task.next_launch_time = 0, None
+        status.start_time = status.start_time or iso(now)
+        verb = "adopted" if adopted else "launched"
+        return Event("Normal", "TaskAdopted" if adopted else "TaskLaunched",
+                     f"task {launch.index} attempt {launch.attempt} {verb}: {arn}")
+    task.launch_failures += 1
+    delay = min(LAUNCH_BACKOFF_CAP, 2 ** task.launch_failures)
+    task.next_launch_time = iso(now + timedelta(seconds=delay))
+    message = f"RunTask for task {launch.index} did not start a task ({failure}); retrying in {delay}s"
+    set_condition(status, "Progressing", "True", "LaunchDelayed", message, now)
+    return Event("Warning", "LaunchDelayed", message)
+
+
+# --- status helpers -------------------------------------------------------------------------
+
+
+def set_condition(st: EcsJobStatus, type_: str, status: str, reason: str, message: str, now: datetime) -> None:
+    """Upsert a condition; lastTransitionTime moves only when its status changes."""
+    conditions = st.conditions = list(st.conditions or [])
+    for i, c in enumerate(conditions):
+        if c.type == type_:
+            moved = c.status != status
+            conditions[i] = Condition(
+                type=type_, status=status, reason=reason, message=message,  # type: ignore[arg-type]
+                last_transition_time=iso(now) if moved else c.last_transition_time,
+            )
+            return
+    conditions.append(Condition(
+        type=type_, status=status, reason=reason, message=message, last_transition_time=iso(now)  # type: ignore[arg-type]
+    ))
+
+
+def _is_true(st: EcsJobStatus, type_: str) -> bool:
+    return any(c.type == type_ and c.status == "True" for c in st.conditions or [])
+
+
+def derive_phase(st: EcsJobStatus) -> str:
+    for type_, phase in (("Invalid", "Invalid"), ("Complete", "Succeeded"), ("Failed", "Failed"), ("Suspended", "Suspended")):
+        if _is_true(st, type_):
+            return phase
+    return "Running" if st.start_time else "Pending"
+
+
+def summarize(st: EcsJobStatus, now: datetime) -> None:
+    """Derive counters, phase, Progressing and the message from the tasks and conditions."""
+    ctx, tasks = st.context, st.tasks or []
+    max_fail = ctx.max_fail_count if ctx else 0
+    st.task_count = len(tasks)
+    st.active = sum(1 for t in tasks if t.phase == "Running")
+    st.succeeded = sum(1 for t in tasks if t.phase == "Succeeded")
+    st.retries = sum(min(len(t.failed_arns), max_fail) for t in tasks)
+    st.failed_arns = [arn for t in tasks for arn in t.failed_arns]
+    st.progress = f"{st.succeeded}/{st.task_count}"
+    st.phase = derive_phase(st)  # type: ignore[assignment]
+    if st.phase in ("Running", "Pending"):
+        waiting = sum(1 for t in tasks if t.phase == "Pending")
+        progress = f"{st.succeeded}/{st.task_count} task(s) succeeded, {st.active} running"
+        progress += f", {waiting} waiting to launch" if waiting else ""
+        progress += f", {st.retries} retr{'y' if st.retries == 1 else 'ies'}" if st.retries else ""
+        delayed = any(t.next_launch_time for t in tasks)
+        reason = "LaunchDelayed" if delayed else ("TasksRunning" if st.active else "Launching")
+        if not delayed or not _is_true(st, "Progressing"):
+            set_condition(st, "Progressing", "True", reason, progress, now)
+        st.message = progress
+    else:
+        st.message = next((c.message for c in st.conditions or [] if c.status == "True" and c.type != "Progressing"), st.message)
+
+
+def logs_pointer(ctx: MergedContext, task: TaskStatus | None, failed: bool) -> LogsPointer | None:
+    """CloudWatch stream of a task: {awslogs-stream-prefix}/{container}/{task id}."""
+    if task is None or not task.arn:
+        return None
+    with_logs = [c for c in ctx.containers if c.logs is not None]
+    if not with_logs:
+        return None
+    container = next((c for c in with_logs if c.essential), with_logs[0])
+    assert container.logs is not None
+    task_id = task.arn.rsplit("/", 1)[-1]
+    prefix = f"{container.logs.stream_prefix}/" if container.logs.stream_prefix else ""
+    return LogsPointer(
+        task_arn=task.arn, group=container.logs.group, stream=f"{prefix}{container.name}/{task_id}",
+        region=container.logs.region or ctx.cluster.region,
+    )
+
+
+def mark_invalid(status: EcsJobStatus, errors: list[FieldError], now: datetime, generation: int | None) -> EcsJobStatus:
+    """The status of a spec that cannot run: phase Invalid, one condition naming every bad field."""
+    st = status.model_copy(deep=True)
+    message = "; ".join(str(e) for e in errors)
+    set_condition(st, "Invalid", "True", "InvalidSpec", message, now)
+    set_condition(st, "Progressing", "False", "InvalidSpec", message, now)
+    st.observed_generation = generation
+    st.phase = "Invalid"
+    st.message = f"invalid spec: {message}"
+    return st
+
+
+def stop_all(status: EcsJobStatus, reason: str) -> list[Stop]:
+    """Stops for every running task (deletion, interruption); no failure is counted."""
+    st = copy.deepcopy(status)
+    d = Decision(status=st)
+    _stop_running(d, reason)
+    return d.stops
