@@ -159,7 +159,9 @@ def report(result: StepResult) -> None:
 def finish(engine: Engine, status: EcsJobStatus) -> int:
     """Print the representative task's logs (stdout on success, stderr otherwise); the exit code."""
     succeeded = status.phase == "Succeeded"
-    timed_out = any(c.type == "Failed" and c.reason == "Timeout" and c.status == "True" for c in status.conditions or [])
+    timed_out = any(
+        c.type == "Failed" and c.reason == "Timeout" and c.status == "True" for c in status.conditions or []
+    )
     say(f"{status.phase}: {status.message}")
     if status.logs is not None:
         try:
@@ -167,7 +169,12 @@ def finish(engine: Engine, status: EcsJobStatus) -> int:
         except Exception as exc:  # the outcome stands even when logs cannot be read
             say(f"cannot fetch logs of {status.logs.stream}: {exc}")
         else:
-            print(format_logs(status.logs.stream, events), end="", file=sys.stdout if succeeded else sys.stderr, flush=True)
+            print(
+                format_logs(status.logs.stream, events),
+                end="",
+                file=sys.stdout if succeeded else sys.stderr,
+                flush=True,
+            )
     return EXIT_OK if succeeded else EXIT_TIMEOUT if timed_out else EXIT_FAILED
 
 
@@ -194,7 +201,9 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one EcsJob manifest to completion, without Kubernetes")
     run.add_argument("-f", "--file", required=True, help="multi-document YAML with the EcsJob")
     run.add_argument(
-        "--backend", choices=("aws", "local"), default="local",
+        "--backend",
+        choices=("aws", "local"),
+        default="local",
         help="where tasks run: local processes (the embedded default) or ECS through boto3",
     )
     run.set_defaults(func=cmd_run)
@@ -211,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("ECSJOB_LOG_LEVEL", "WARNING"))
     args = parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code: int = args.func(args)
+        return code
     except PrefixError as exc:
         say(str(exc))
         return EXIT_INVALID

@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -26,9 +26,16 @@ from .reconcile import ContainerResult, Observation
 log = logging.getLogger(__name__)
 HASH_TAG = "ecsjob.io/content-hash"
 TRANSIENT_CODES = {
-    "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
-    "ServerException", "ServiceUnavailable", "InternalFailure", "ExpiredTokenException",
-    "RequestExpired", "UnrecognizedClientException",
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServerException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "UnrecognizedClientException",
 }
 # RunTask is throttled per account and region with a token bucket (burst 100, refill 40/s):
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html
@@ -78,13 +85,16 @@ class EcsBackend:
         self.errors: dict[str, int] = {}
 
     def default_region(self) -> str | None:
-        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or boto3.session.Session().region_name
+        return (
+            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or boto3.session.Session().region_name
+        )
 
     def _client(self, service: str, region: str | None) -> Any:
         key = (service, region or self.default_region())
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = boto3.session.Session().client(service, region_name=key[1], config=self._config)
+                session: Any = boto3.session.Session()
+                self._clients[key] = session.client(service, region_name=key[1], config=self._config)
             return self._clients[key]
 
     def _call(self, service: str, region: str | None, operation: str, **kwargs: Any) -> Any:
@@ -134,7 +144,9 @@ class EcsBackend:
     def describe(self, cluster: MergedCluster, arns: list[str]) -> dict[str, Observation]:
         if not arns:
             return {}
-        answer = self._call("ecs", cluster.region, "describe_tasks", cluster=cluster.cluster_name, tasks=arns, include=["TAGS"])
+        answer = self._call(
+            "ecs", cluster.region, "describe_tasks", cluster=cluster.cluster_name, tasks=arns, include=["TAGS"]
+        )
         return {t["taskArn"]: _observation(t) for t in answer.get("tasks", [])}
 
     def find(self, cluster: MergedCluster, started_by: str) -> list[Observation]:
@@ -144,7 +156,9 @@ class EcsBackend:
             token = None
             while True:
                 kwargs = {"cluster": cluster.cluster_name, "startedBy": started_by, "desiredStatus": desired}
-                answer = self._call("ecs", cluster.region, "list_tasks", **kwargs, **({"nextToken": token} if token else {}))
+                answer = self._call(
+                    "ecs", cluster.region, "list_tasks", **kwargs, **({"nextToken": token} if token else {})
+                )
                 arns += [a for a in answer.get("taskArns", []) if a not in arns]
                 token = answer.get("nextToken")
                 if not token:
@@ -180,13 +194,15 @@ class EcsBackend:
         while True:
             kwargs = {"logGroupName": pointer.group, "logStreamName": pointer.stream, "startFromHead": True}
             try:
-                answer = self._call("logs", pointer.region, "get_log_events", **kwargs, **({"nextToken": token} if token else {}))
+                answer = self._call(
+                    "logs", pointer.region, "get_log_events", **kwargs, **({"nextToken": token} if token else {})
+                )
             except botocore.exceptions.ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                     return events
                 raise
             events += [
-                LogEvent(datetime.fromtimestamp(e["timestamp"] / 1000, timezone.utc), e["message"])
+                LogEvent(datetime.fromtimestamp(e["timestamp"] / 1000, UTC), e["message"])
                 for e in answer.get("events", [])
             ]
             if answer.get("nextForwardToken") in (None, token):
@@ -206,11 +222,13 @@ def run_task_args(request: LaunchRequest) -> dict[str, Any]:
         "clientToken": request.client_token,
         "tags": [{"key": k, "value": v} for k, v in request.tags.items()],
         "overrides": {"containerOverrides": [{"name": c, "environment": env} for c in request.containers]},
-        "networkConfiguration": {"awsvpcConfiguration": {
-            "subnets": cluster.subnets,
-            "securityGroups": cluster.security_groups,
-            "assignPublicIp": cluster.assign_public_ip or "DISABLED",
-        }},
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": cluster.subnets,
+                "securityGroups": cluster.security_groups,
+                "assignPublicIp": cluster.assign_public_ip or "DISABLED",
+            }
+        },
     }
     if cluster.launch_type == "FARGATE_SPOT":
         args["capacityProviderStrategy"] = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]

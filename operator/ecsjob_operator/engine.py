@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,7 +47,7 @@ LoadTemplate = Callable[[str, str], dict[str, Any]]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -155,8 +155,12 @@ class Engine:
         return StepResult(st, [Event("Normal", "Prepared", message)])
 
     def _merge(
-        self, job: JobRef, spec: dict[str, Any], commands: Sequence[EcsCommand],
-        clusters: Sequence[EcsCluster], load_template: LoadTemplate,
+        self,
+        job: JobRef,
+        spec: dict[str, Any],
+        commands: Sequence[EcsCommand],
+        clusters: Sequence[EcsCluster],
+        load_template: LoadTemplate,
     ) -> list[FieldError] | tuple[Any, dict[str, Any], Resolved, str | None]:
         try:
             parsed = EcsJobSpec.model_validate(spec)
@@ -175,10 +179,15 @@ class Engine:
             field_name = {"configMap": "taskDefinitionRef", "arn": "taskDefinitionArn", "file": "taskDefinitionFile"}
             return [FieldError(f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}", str(exc))]
         inp = MergeInput(
-            job=parsed.context or JobContext(), command=layers.command, cluster=layers.cluster,
-            template=template, template_source=value if kind in ("inline", "arn") else f"{kind}:{value}",
-            command_path=layers.command_path, cluster_path=layers.cluster_path,
-            default_region=self.backend.default_region(), require_network=self.backend.requires_network,
+            job=parsed.context or JobContext(),
+            command=layers.command,
+            cluster=layers.cluster,
+            template=template,
+            template_source=value if kind in ("inline", "arn") else f"{kind}:{value}",
+            command_path=layers.command_path,
+            cluster_path=layers.cluster_path,
+            default_region=self.backend.default_region(),
+            require_network=self.backend.requires_network,
         )
         merged = merge(inp)
         if merged.errors or merged.context is None:
@@ -186,7 +195,12 @@ class Engine:
         unchanged = kind == "arn" and merged.task_definition == strip_read_only(template)
         reuse = value if unchanged else None
         log.debug("merged task definition %s", redact(merged.task_definition))
-        return merged.context, merged.task_definition, Resolved(command=layers.command_name, cluster=layers.cluster_name), reuse
+        return (
+            merged.context,
+            merged.task_definition,
+            Resolved(command=layers.command_name, cluster=layers.cluster_name),
+            reuse,
+        )
 
     def _load(
         self, kind: str, value: str, inline: dict[str, Any] | None, region: str | None, load_template: LoadTemplate
@@ -234,13 +248,21 @@ class Engine:
             found = adoptable(task, launch.attempt, self.backend.find(st.context.cluster, launch.task_name))
             if found is not None:
                 return record_launch(st, launch, found.arn, None, now, adopted=True)
-            result = self.backend.launch(LaunchRequest(
-                cluster=st.context.cluster, task_definition_arn=st.task_definition_arn,
-                task_name=launch.task_name, index=launch.index, attempt=launch.attempt,
-                client_token=client_token(job.uid, launch.index, launch.attempt),
-                tags={**st.context.tags, **task_tags(job.namespace, job.name, job.uid, launch.index, launch.attempt)},
-                containers=[c.name for c in st.context.containers],
-            ))
+            result = self.backend.launch(
+                LaunchRequest(
+                    cluster=st.context.cluster,
+                    task_definition_arn=st.task_definition_arn,
+                    task_name=launch.task_name,
+                    index=launch.index,
+                    attempt=launch.attempt,
+                    client_token=client_token(job.uid, launch.index, launch.attempt),
+                    tags={
+                        **st.context.tags,
+                        **task_tags(job.namespace, job.name, job.uid, launch.index, launch.attempt),
+                    },
+                    containers=[c.name for c in st.context.containers],
+                )
+            )
         except TransientError as exc:
             return record_launch(st, launch, None, str(exc), now)
         return record_launch(st, launch, result.arn, result.failure, now)

@@ -38,9 +38,7 @@ def check_prefix(prefix: str) -> str:
     """Reject at start-up a prefix whose longest task name would exceed ECS's startedBy limit."""
     longest = task_name(prefix, "0" * JOB_ID_LEN, MAX_INDEX)
     if not _STARTED_BY_CHARS.match(prefix):
-        raise PrefixError(
-            f"ECSJOB_TASK_PREFIX {prefix!r} may hold only letters, digits, '-', '_' and '/'"
-        )
+        raise PrefixError(f"ECSJOB_TASK_PREFIX {prefix!r} may hold only letters, digits, '-', '_' and '/'")
     if len(longest) > STARTED_BY_MAX:
         limit = STARTED_BY_MAX - (len(longest) - len(prefix))
         raise PrefixError(

@@ -8,13 +8,14 @@ roles are ignored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,21 +79,31 @@ class LocalBackend:
         extra = {"TASK_NAME": request.task_name, "TASK_NUM": str(request.index)}
         containers = [
             {
-                "name": c["name"], "essential": c.get("essential", True), "command": c.get("command"),
+                "name": c["name"],
+                "essential": c.get("essential", True),
+                "command": c.get("command"),
                 "environment": {**{e["name"]: e.get("value", "") for e in c.get("environment", [])}, **extra},
             }
             for c in definition["containerDefinitions"]
         ]
         tmp = self.root / "tasks" / f".{task_id}.tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        meta = {"arn": arn, "startedBy": request.task_name, "cluster": request.cluster.cluster_name,
-                "tags": request.tags, "containers": containers}
+        meta = {
+            "arn": arn,
+            "startedBy": request.task_name,
+            "cluster": request.cluster.cluster_name,
+            "tags": request.tags,
+            "containers": containers,
+        }
         (tmp / "task.json").write_text(json.dumps(meta))
         tmp.rename(folder)
         proc = subprocess.Popen(
             [sys.executable, "-m", "ecsjob_operator.local_runner", str(folder)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, "PYTHONPATH": _package_root()},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": _package_root()},
         )
         (folder / "pid").write_text(str(proc.pid))
         self._children = getattr(self, "_children", []) + [proc]  # reaped in describe
@@ -123,24 +134,30 @@ class LocalBackend:
             result = json.loads((folder / "result.json").read_text())
             return Observation(
                 last_status="STOPPED",
-                containers=tuple(ContainerResult(c["name"], c["exitCode"], c.get("reason")) for c in result["containers"]),
-                stop_code=result["stopCode"], stopped_reason=result["stoppedReason"],
-                stopped_at=datetime.fromtimestamp(result["stoppedAt"], timezone.utc), **common,
+                containers=tuple(
+                    ContainerResult(c["name"], c["exitCode"], c.get("reason")) for c in result["containers"]
+                ),
+                stop_code=result["stopCode"],
+                stopped_reason=result["stoppedReason"],
+                stopped_at=datetime.fromtimestamp(result["stoppedAt"], UTC),
+                **common,
             )
         if _alive(folder):
             return Observation(last_status="RUNNING", **common)
-        return Observation(last_status="STOPPED", stop_code="TaskFailedToStart",
-                           stopped_reason="the local task process ended without a result", **common)
+        return Observation(
+            last_status="STOPPED",
+            stop_code="TaskFailedToStart",
+            stopped_reason="the local task process ended without a result",
+            **common,
+        )
 
     def stop(self, cluster: MergedCluster, arn: str, reason: str) -> None:
         folder = self.root / "tasks" / arn.rsplit("/", 1)[-1]
         if not folder.exists() or (folder / "result.json").exists():
             return
         (folder / "stop").write_text(reason)
-        try:
+        with contextlib.suppress(OSError, ValueError):  # already gone
             os.kill(int((folder / "pid").read_text()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
 
     def fetch_logs(self, pointer: LogsPointer) -> list[LogEvent]:
         """Stream `{prefix}/{container}/{taskId}` maps to tasks/{taskId}/logs/{container}.log."""
@@ -151,7 +168,7 @@ class LocalBackend:
         events = []
         for line in path.read_text(encoding="utf-8").splitlines():
             stamp, _, message = line.partition("\t")
-            events.append(LogEvent(datetime.fromtimestamp(int(stamp) / 1000, timezone.utc), message))
+            events.append(LogEvent(datetime.fromtimestamp(int(stamp) / 1000, UTC), message))
         return events
 
 

@@ -36,11 +36,18 @@ class Task:
             if not c.get("command"):
                 self.reasons[c["name"]] = "CannotStartContainerError: the local backend needs a command"
                 continue
-            env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}, **c["environment"]}
+            env = {
+                **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")},
+                **c["environment"],
+            }
             try:
                 proc = subprocess.Popen(
-                    c["command"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, cwd=self.folder,
+                    c["command"],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.folder,
                 )
             except OSError as exc:
                 self.reasons[c["name"]] = f"CannotStartContainerError: {exc}"
@@ -89,10 +96,14 @@ class Task:
             containers.append({"name": c["name"], "exitCode": code, "reason": self.reasons.get(c["name"])})
         stopped = (self.folder / "stop").read_text() if (self.folder / "stop").exists() else None
         failed_to_start = any(r for r in self.reasons.values())
-        stop_code = "UserInitiated" if stopped else ("TaskFailedToStart" if failed_to_start else "EssentialContainerExited")
+        stop_code = (
+            "UserInitiated" if stopped else ("TaskFailedToStart" if failed_to_start else "EssentialContainerExited")
+        )
         return {
-            "containers": containers, "stopCode": stop_code,
-            "stoppedReason": stopped or self.stop_reason, "stoppedAt": time.time(),
+            "containers": containers,
+            "stopCode": stop_code,
+            "stoppedReason": stopped or self.stop_reason,
+            "stoppedAt": time.time(),
         }
 
 

@@ -49,8 +49,14 @@ MAX_TAGS = 50
 RESERVED_TAG_COUNT = 5
 # Keys that DescribeTaskDefinition returns but RegisterTaskDefinition refuses.
 READ_ONLY_KEYS = (
-    "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
-    "registeredAt", "registeredBy", "deregisteredAt",
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
 )
 
 
@@ -86,20 +92,24 @@ def merge(inp: MergeInput) -> MergeResult:
     errors += size_errors
     task_count = _pick(inp.job.task_count, inp.command.task_count, DEFAULT_TASK_COUNT)
     if inp.cluster.max_task_count is not None and task_count > inp.cluster.max_task_count:
-        errors.append(FieldError(
-            _where(inp, "taskCount", inp.job.task_count, inp.command.task_count),
-            f"{task_count} exceeds the cluster's maxTaskCount {inp.cluster.max_task_count}",
-        ))
+        errors.append(
+            FieldError(
+                _where(inp, "taskCount", inp.job.task_count, inp.command.task_count),
+                f"{task_count} exceeds the cluster's maxTaskCount {inp.cluster.max_task_count}",
+            )
+        )
     tags = {**(inp.cluster.tags or {}), **(inp.command.tags or {}), **(inp.job.tags or {})}
     if len(tags) + RESERVED_TAG_COUNT > MAX_TAGS:
-        errors.append(FieldError(
-            f"{inp.job_path}.tags",
-            f"{len(tags)} tags after merging; ECS allows {MAX_TAGS - RESERVED_TAG_COUNT} besides ours",
-        ))
+        errors.append(
+            FieldError(
+                f"{inp.job_path}.tags",
+                f"{len(tags)} tags after merging; ECS allows {MAX_TAGS - RESERVED_TAG_COUNT} besides ours",
+            )
+        )
     if inp.require_network and not (inp.cluster.vpc_config and inp.cluster.vpc_config.subnets):
-        errors.append(FieldError(
-            f"{inp.cluster_path}.vpcConfig", "is required on AWS: give subnets and securityGroups"
-        ))
+        errors.append(
+            FieldError(f"{inp.cluster_path}.vpcConfig", "is required on AWS: give subnets and securityGroups")
+        )
     if errors:
         return MergeResult(errors=errors)
     task_definition = build_task_definition(inp, cpu, memory)
@@ -220,19 +230,23 @@ def _check_overrides(path: str, overrides: list[ContainerOverride], names: set[s
     for i, override in enumerate(overrides):
         where = f"{path}.containerOverrides[{i}]"
         if override.name not in names:
-            errors.append(FieldError(
-                f"{where}.name",
-                f"container {override.name!r} is not in the task definition (it has {', '.join(sorted(names))})",
-            ))
+            errors.append(
+                FieldError(
+                    f"{where}.name",
+                    f"container {override.name!r} is not in the task definition (it has {', '.join(sorted(names))})",
+                )
+            )
         if override.name in seen:
             errors.append(FieldError(f"{where}.name", f"container {override.name!r} is overridden twice"))
         seen.add(override.name)
         for j, var in enumerate(override.environment or []):
             if var.name in RESERVED_ENV:
-                errors.append(FieldError(
-                    f"{where}.environment[{j}].name",
-                    f"{var.name} is set by the operator on every container and cannot be overridden",
-                ))
+                errors.append(
+                    FieldError(
+                        f"{where}.environment[{j}].name",
+                        f"{var.name} is set by the operator on every container and cannot be overridden",
+                    )
+                )
     return errors
 
 
@@ -269,8 +283,14 @@ def _size(inp: MergeInput) -> tuple[int, int, list[FieldError]]:
         errors.append(FieldError(cpu_path, f"{cpu or 'missing'} is not a Fargate CPU value; use one of {valid}"))
     elif memory not in FARGATE_SIZES[cpu]:
         allowed = FARGATE_SIZES[cpu]
-        hint = ", ".join(str(m) for m in allowed) if len(allowed) <= 8 else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
-        errors.append(FieldError(mem_path, f"{memory or 'missing'} MiB is not valid with cpu {cpu} on Fargate; use {hint}"))
+        hint = (
+            ", ".join(str(m) for m in allowed)
+            if len(allowed) <= 8
+            else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        )
+        errors.append(
+            FieldError(mem_path, f"{memory or 'missing'} MiB is not valid with cpu {cpu} on Fargate; use {hint}")
+        )
     if inp.cluster.max_cpu is not None and cpu > inp.cluster.max_cpu:
         errors.append(FieldError(cpu_path, f"{cpu} exceeds the cluster's maxCpu {inp.cluster.max_cpu}"))
     if inp.cluster.max_memory is not None and memory > inp.cluster.max_memory:

@@ -76,9 +76,7 @@ class JobContext(Wire):
     max_fail_count: int | None = Field(
         None, ge=0, le=100, description="Retries allowed per task index (0..100, default 3)."
     )
-    tags: dict[str, str] | None = Field(
-        None, description="ECS tags for the tasks; keys under ecsjob.io/ are reserved."
-    )
+    tags: dict[str, str] | None = Field(None, description="ECS tags for the tasks; keys under ecsjob.io/ are reserved.")
 
     _check_polling = field_validator("polling_interval", "timeout", mode="before")(
         classmethod(lambda cls, v: _duration(v))
@@ -94,9 +92,7 @@ class CommandContext(JobContext):
     task_definition_ref: ConfigMapKeyRef | None = Field(
         None, description="The task definition JSON kept in a ConfigMap of the job's namespace."
     )
-    task_definition_arn: str | None = Field(
-        None, description="An existing registered task definition, used as is."
-    )
+    task_definition_arn: str | None = Field(None, description="An existing registered task definition, used as is.")
     task_definition_file: str | None = Field(
         None, description="`ecsjob run` only: a JSON file relative to the manifest."
     )
@@ -153,9 +149,7 @@ class SelectableSpec(Wire):
 
 class EcsCommandSpec(SelectableSpec):
     context: CommandContext = Field(description="The command context.")
-    cluster_tags: list[str] = Field(
-        default_factory=list, description="Tags the selected EcsCluster must also carry."
-    )
+    cluster_tags: list[str] = Field(default_factory=list, description="Tags the selected EcsCluster must also carry.")
 
 
 class EcsClusterSpec(SelectableSpec):

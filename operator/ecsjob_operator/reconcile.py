@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .durations import parse_duration
 from .errors import FieldError
@@ -100,11 +100,11 @@ class Outcome:
 
 
 def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 # --- classification -------------------------------------------------------------------------
@@ -154,16 +154,19 @@ def decide(
     essential = {c.name for c in ctx.containers if c.essential}
     exhausted = None
     for task in st.tasks:
-        if task.phase == "Running" and task.arn:
-            if _observe(task, observed.get(task.arn), ctx, essential, d) and exhausted is None:
-                exhausted = task
+        is_running = task.phase == "Running" and bool(task.arn)
+        if is_running and _observe(task, observed.get(task.arn or ""), ctx, essential, d) and exhausted is None:
+            exhausted = task
     if exhausted is not None:
         _finish_failed(d, ctx, now, "MaxFailCountExceeded", _exhausted_message(exhausted, ctx), exhausted)
-    elif _timed_out(st, ctx, now):
-        running = next((t for t in st.tasks if t.phase == "Running"), None)
-        _finish_failed(d, ctx, now, "Timeout", f"the job exceeded its timeout of {ctx.timeout}", running)
     elif all(t.phase == "Succeeded" for t in st.tasks):
         _finish_succeeded(d, ctx, now)
+    elif _timed_out(st, ctx, now):
+        tasks = st.tasks
+        running = next((t for t in tasks if t.phase == "Running"), None) or next(
+            (t for t in tasks if t.arn and t.phase != "Succeeded"), None
+        )
+        _finish_failed(d, ctx, now, "Timeout", f"the job exceeded its timeout of {ctx.timeout}", running)
     elif suspend:
         _suspend(d, now)
     else:
@@ -172,9 +175,7 @@ def decide(
     return d
 
 
-def _observe(
-    task: TaskStatus, obs: Observation | None, ctx: MergedContext, essential: set[str], d: Decision
-) -> bool:
+def _observe(task: TaskStatus, obs: Observation | None, ctx: MergedContext, essential: set[str], d: Decision) -> bool:
     """Update one running task from its observation; True when it has exhausted its retries."""
     if obs is None:
         obs = Observation(arn=task.arn or "", last_status="MISSING")
@@ -192,15 +193,20 @@ def _observe(
         return False
     task.failed_arns.append(task.arn or "")
     failures = len(task.failed_arns)
-    d.events.append(Event(
-        "Warning", "TaskFailed",
-        f"task {task.index} attempt {task.attempts} failed ({failures}/{ctx.max_fail_count + 1}): {outcome.reason}",
-    ))
+    d.events.append(
+        Event(
+            "Warning",
+            "TaskFailed",
+            f"task {task.index} attempt {task.attempts} failed ({failures}/{ctx.max_fail_count + 1}): {outcome.reason}",
+        )
+    )
     if failures > ctx.max_fail_count:
         task.phase = "Failed"
         return True
     task.phase = "Pending"
-    d.events.append(Event("Normal", "Retrying", f"task {task.index} will be relaunched (retry {failures} of {ctx.max_fail_count})"))
+    d.events.append(
+        Event("Normal", "Retrying", f"task {task.index} will be relaunched (retry {failures} of {ctx.max_fail_count})")
+    )
     return False
 
 
@@ -303,10 +309,13 @@ def record_launch(
         task.launch_failures, task.next_launch_time = 0, None
         status.start_time = status.start_time or iso(now)
         verb = "adopted" if adopted else "launched"
-        return Event("Normal", "TaskAdopted" if adopted else "TaskLaunched",
-                     f"task {launch.index} attempt {launch.attempt} {verb}: {arn}")
+        return Event(
+            "Normal",
+            "TaskAdopted" if adopted else "TaskLaunched",
+            f"task {launch.index} attempt {launch.attempt} {verb}: {arn}",
+        )
     task.launch_failures += 1
-    delay = min(LAUNCH_BACKOFF_CAP, 2 ** task.launch_failures)
+    delay = min(LAUNCH_BACKOFF_CAP, 2**task.launch_failures)
     task.next_launch_time = iso(now + timedelta(seconds=delay))
     message = f"RunTask for task {launch.index} did not start a task ({failure}); retrying in {delay}s"
     set_condition(status, "Progressing", "True", "LaunchDelayed", message, now)
@@ -323,13 +332,22 @@ def set_condition(st: EcsJobStatus, type_: str, status: str, reason: str, messag
         if c.type == type_:
             moved = c.status != status
             conditions[i] = Condition(
-                type=type_, status=status, reason=reason, message=message,  # type: ignore[arg-type]
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
                 last_transition_time=iso(now) if moved else c.last_transition_time,
             )
             return
-    conditions.append(Condition(
-        type=type_, status=status, reason=reason, message=message, last_transition_time=iso(now)  # type: ignore[arg-type]
-    ))
+    conditions.append(
+        Condition(
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=iso(now),
+        )
+    )
 
 
 def _is_true(st: EcsJobStatus, type_: str) -> bool:
@@ -337,7 +355,12 @@ def _is_true(st: EcsJobStatus, type_: str) -> bool:
 
 
 def derive_phase(st: EcsJobStatus) -> str:
-    for type_, phase in (("Invalid", "Invalid"), ("Complete", "Succeeded"), ("Failed", "Failed"), ("Suspended", "Suspended")):
+    for type_, phase in (
+        ("Invalid", "Invalid"),
+        ("Complete", "Succeeded"),
+        ("Failed", "Failed"),
+        ("Suspended", "Suspended"),
+    ):
         if _is_true(st, type_):
             return phase
     return "Running" if st.start_time else "Pending"
@@ -365,7 +388,9 @@ def summarize(st: EcsJobStatus, now: datetime) -> None:
             set_condition(st, "Progressing", "True", reason, progress, now)
         st.message = progress
     else:
-        st.message = next((c.message for c in st.conditions or [] if c.status == "True" and c.type != "Progressing"), st.message)
+        st.message = next(
+            (c.message for c in st.conditions or [] if c.status == "True" and c.type != "Progressing"), st.message
+        )
 
 
 def logs_pointer(ctx: MergedContext, task: TaskStatus | None, failed: bool) -> LogsPointer | None:
@@ -380,7 +405,9 @@ def logs_pointer(ctx: MergedContext, task: TaskStatus | None, failed: bool) -> L
     task_id = task.arn.rsplit("/", 1)[-1]
     prefix = f"{container.logs.stream_prefix}/" if container.logs.stream_prefix else ""
     return LogsPointer(
-        task_arn=task.arn, group=container.logs.group, stream=f"{prefix}{container.name}/{task_id}",
+        task_arn=task.arn,
+        group=container.logs.group,
+        stream=f"{prefix}{container.name}/{task_id}",
         region=container.logs.region or ctx.cluster.region,
     )
 

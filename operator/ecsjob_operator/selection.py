@@ -28,8 +28,7 @@ def pick(candidates: Sequence[T], criteria: Sequence[str], namespace: str | None
     """The best active candidate carrying every criterion (and allowing the namespace)."""
     wanted = set(criteria)
     matches = [
-        c for c in candidates
-        if c.spec.status == "active" and wanted <= set(c.spec.tags) and _allowed(c, namespace)
+        c for c in candidates if c.spec.status == "active" and wanted <= set(c.spec.tags) and _allowed(c, namespace)
     ]
     if not matches:
         return None
@@ -70,10 +69,12 @@ def resolve_layers(
     else:
         found = pick([c for c in commands if c.metadata.namespace in (None, namespace)], spec.command_criteria or [])
         if found is None:
-            errors.append(FieldError(
-                "spec.commandCriteria",
-                f"no active EcsCommand in namespace {namespace or 'default'} has tags {spec.command_criteria}",
-            ))
+            errors.append(
+                FieldError(
+                    "spec.commandCriteria",
+                    f"no active EcsCommand in namespace {namespace or 'default'} has tags {spec.command_criteria}",
+                )
+            )
         else:
             command, command_name = found.spec.context, found.metadata.name
             command_path, cluster_tags = f"EcsCommand {command_name}: spec.context", found.spec.cluster_tags
@@ -108,8 +109,12 @@ def template_source(layers: Layers) -> tuple[str, str] | FieldError:
         (kind, value)
         for kind, value in (
             ("inline", "inline" if cmd.task_definition is not None else None),
-            ("configMap", f"{cmd.task_definition_ref.config_map_name}/{cmd.task_definition_ref.key}"
-             if cmd.task_definition_ref else None),
+            (
+                "configMap",
+                f"{cmd.task_definition_ref.config_map_name}/{cmd.task_definition_ref.key}"
+                if cmd.task_definition_ref
+                else None,
+            ),
             ("arn", cmd.task_definition_arn),
             ("file", cmd.task_definition_file),
         )

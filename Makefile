@@ -1,0 +1,45 @@
+# Every target the README and .ci/run use. `make help` lists them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SAMPLE ?= manifests/samples/local-hello.yaml
+
+.PHONY: help install run test test-unit test-aws test-e2e lint crds bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install the package with its test tools
+
+run: install ## run the sample EcsJob end to end on the embedded local backend
+	$(BIN)/ecsjob run -f $(SAMPLE) --backend local
+
+test: install ## run every test tier (unit, moto server, operator end to end)
+	$(BIN)/pytest tests
+
+test-unit: install ## unit tests only (no I/O)
+	$(BIN)/pytest tests/unit
+
+test-aws: install ## engine tests against a moto server and the local backend
+	$(BIN)/pytest tests/aws
+
+test-e2e: install ## the operator process against a Kubernetes API emulator and moto
+	$(BIN)/pytest tests/e2e
+
+lint: install ## ruff, mypy (strict on the package) and the import layering contract
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+crds: install ## regenerate crds/ from the models
+	$(BIN)/ecsjob crds --out crds
+
+bench: install ## 200 jobs x 10 tasks against a moto server: ECS calls, CPU and memory per poll
+	$(PY) tests/bench/bench_engine.py

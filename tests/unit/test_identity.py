@@ -1,0 +1,62 @@
+import hashlib
+
+import pytest
+
+from ecsjob_operator.identity import (
+    DEFAULT_PREFIX,
+    STARTED_BY_MAX,
+    PrefixError,
+    check_prefix,
+    client_token,
+    job_id,
+    task_name,
+    task_tags,
+)
+
+UID = "3b8f2c1e-5d6a-4e7b-9c0d-1a2b3c4d5e6f"
+
+
+def test_job_id_is_the_first_12_hex_of_the_uid_sha256() -> None:
+    assert job_id(UID) == hashlib.sha256(UID.encode()).hexdigest()[:12]
+    assert len(job_id(UID)) == 12 and job_id(UID) == job_id(UID)
+
+
+def test_task_name_format() -> None:
+    assert task_name(DEFAULT_PREFIX, "3f2a9c1b7d4e", 0) == "heimdall-job-3f2a9c1b7d4e-0"
+
+
+def test_longest_default_task_name_fits_started_by() -> None:
+    longest = task_name(DEFAULT_PREFIX, job_id(UID), 999)
+    assert len(longest) <= STARTED_BY_MAX
+
+
+@pytest.mark.parametrize("prefix", ["heimdall-job", "a", "x" * 19, "team_a/jobs"])
+def test_prefixes_that_fit_are_accepted(prefix: str) -> None:
+    assert check_prefix(prefix) == prefix
+    assert len(task_name(prefix, "f" * 12, 999)) <= STARTED_BY_MAX
+
+
+@pytest.mark.parametrize(
+    ("prefix", "why"), [("x" * 20, "exceed"), ("my job", "letters"), ("", "letters"), ("a.b", "letters")]
+)
+def test_prefixes_that_could_overflow_or_are_not_allowed_are_rejected(prefix: str, why: str) -> None:
+    with pytest.raises(PrefixError, match=why):
+        check_prefix(prefix)
+
+
+def test_client_token_is_deterministic_unique_and_short() -> None:
+    tokens = {client_token(UID, i, a) for i in range(50) for a in range(1, 5)}
+    assert len(tokens) == 200
+    assert client_token(UID, 3, 2) == client_token(UID, 3, 2)
+    assert all(len(t) <= 64 for t in tokens)
+    assert client_token(UID, 0, 1) != client_token("other-uid", 0, 1)
+
+
+def test_reserved_tags() -> None:
+    assert task_tags("data", "run", UID, 2, 3) == {
+        "ecsjob.io/namespace": "data",
+        "ecsjob.io/name": "run",
+        "ecsjob.io/uid": UID,
+        "ecsjob.io/index": "2",
+        "ecsjob.io/attempt": "3",
+    }
