@@ -75,8 +75,8 @@ class EcsBackend:
     name = "aws"
     requires_network = True
 
-    def __init__(self, max_attempts: int = 2) -> None:
-        self._config = Config(retries={"mode": "standard", "max_attempts": max_attempts})
+    def __init__(self, total_max_attempts: int = 3) -> None:
+        self._config = Config(retries={"mode": "standard", "total_max_attempts": total_max_attempts})
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
         self._registered: dict[str, str] = {}

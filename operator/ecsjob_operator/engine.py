@@ -86,6 +86,14 @@ class DescribeCache:
                 self._refresh(cluster, entries, asked, now, max_age)
             return {a: e.obs for a in arns if (e := entries.get(a)) and e.obs is not None}
 
+    def track(self, cluster: MergedCluster, arns: list[str]) -> None:
+        """Announce tasks just launched, so that the next refresh includes them."""
+        with self._lock:
+            asked = self._asked.setdefault((cluster.cluster_name, cluster.region), {})
+            now = self.clock()
+            for arn in arns:
+                asked[arn] = now
+
     def _refresh(
         self, cluster: MergedCluster, entries: dict[str, _Entry], asked: dict[str, float], now: float, max_age: float
     ) -> None:
@@ -118,7 +126,7 @@ class Engine:
         self.backend = backend
         self.prefix = prefix
         self.clock = clock
-        self.describer = DescribeCache(backend)
+        self.describer = DescribeCache(backend, clock=lambda: self.clock().timestamp())
 
     def job_ref(self, name: str, namespace: str, uid: str) -> JobRef:
         return JobRef(name=name, namespace=namespace, uid=uid, job_id=job_id(uid), prefix=self.prefix)
@@ -229,6 +237,8 @@ class Engine:
         self._stop(decision, ctx.cluster)
         for launch in decision.launches:
             decision.events.append(self._launch(job, decision, launch, now))
+        launched = [t.arn for t in decision.status.tasks or [] if t.phase == "Running" and t.arn]
+        self.describer.track(ctx.cluster, [a for a in launched if a not in running])
         summarize(decision.status, now)
         return StepResult(decision.status, decision.events)
 

@@ -192,6 +192,7 @@ def _observe(task: TaskStatus, obs: Observation | None, ctx: MergedContext, esse
         d.events.append(Event("Normal", "TaskSucceeded", f"task {task.index} ({task.arn}) succeeded"))
         return False
     task.failed_arns.append(task.arn or "")
+    task.last_failure = f"attempt {task.attempts}: {outcome.reason}"
     failures = len(task.failed_arns)
     d.events.append(
         Event(

@@ -1,0 +1,66 @@
+"""Drive one job through the engine as the CLI and operator do, with an injected clock."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ecsjob_operator.engine import Engine, StepResult
+from ecsjob_operator.models import EcsJobStatus
+from ecsjob_operator.reconcile import JobRef
+from support.fargate import CLUSTER, REGION, FakeFargate
+
+SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
+TEMPLATE = json.loads((SAMPLES / "task-definition.json").read_text())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def job_spec(fargate: FakeFargate, **context: Any) -> dict[str, Any]:
+    """An inline job on the fake cluster; keyword arguments go to the job context."""
+    return {
+        "command": {"taskDefinition": copy.deepcopy(TEMPLATE), "pollingInterval": "1s"},
+        "cluster": {
+            "clusterName": CLUSTER,
+            "region": REGION,
+            "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
+        },
+        "context": context,
+    }
+
+
+class Runner:
+    """Drives one job through the engine the way the CLI and operator do, with a fake clock."""
+
+    def __init__(self, engine: Engine, clock: Clock, spec: dict[str, Any], uid: str = "uid-0001") -> None:
+        self.engine, self.clock = engine, clock
+        self.job: JobRef = engine.job_ref("job", "default", uid)
+        self.result = engine.prepare(self.job, spec, EcsJobStatus(), [], [], _no_external)
+        self.status = self.result.status
+        self.events = list(self.result.events)
+
+    def step(self, seconds: float = 1.0, suspend: bool = False) -> StepResult:
+        self.clock.advance(seconds)
+        self.result = self.engine.step(self.job, self.status, suspend)
+        self.status = self.result.status
+        self.events += self.result.events
+        return self.result
+
+    def task_name(self, index: int) -> str:
+        return (self.status.tasks or [])[index].task_name
+
+
+def _no_external(kind: str, value: str) -> dict[str, Any]:
+    raise AssertionError(f"unexpected template source {kind}")

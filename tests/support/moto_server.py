@@ -1,0 +1,79 @@
+"""moto as a real HTTP server on 127.0.0.1, with call counting and fault injection.
+
+A small WSGI middleware sits in front of moto's app (as TESTING-NOTES suggests): it counts
+calls per operation (X-Amz-Target) and can answer the next N calls of an operation with a
+throttling error or, for RunTask, with `failures` (moto never returns either).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class MotoServer:
+    def __init__(self) -> None:
+        self.app = DomainDispatcherApplication(create_backend_app)
+        self.calls: Counter[str] = Counter()
+        self.faults: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> MotoServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def inject(self, operation: str, *faults: str) -> None:
+        """Answer the next calls of an operation (e.g. "RunTask") with "throttle" or "capacity"."""
+        with self._lock:
+            self.faults.setdefault(operation, []).extend(faults)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.faults.clear()
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = target.rsplit(".", 1)[-1] if target else environ.get("PATH_INFO", "")
+        with self._lock:
+            self.calls[operation] += 1
+            pending = self.faults.get(operation)
+            fault = pending.pop(0) if pending else None
+        if fault == "throttle":
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "ThrottlingException")],
+            )
+            return [body]
+        if fault == "capacity":
+            body = json.dumps(
+                {"tasks": [], "failures": [{"reason": "RESOURCE:FARGATE", "detail": "no Fargate capacity"}]}
+            ).encode()
+            start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+            return [body]
+        if fault == "error500":
+            start_response("500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.1")])
+            return [json.dumps({"__type": "ServerException", "message": "boom"}).encode()]
+        return self.app(environ, start_response)  # type: ignore[no-any-return]
