@@ -155,9 +155,10 @@ class LocalBackend:
         folder = self.root / "tasks" / arn.rsplit("/", 1)[-1]
         if not folder.exists() or (folder / "result.json").exists():
             return
-        (folder / "stop").write_text(reason)
-        with contextlib.suppress(OSError, ValueError):  # already gone
-            os.kill(int((folder / "pid").read_text()), signal.SIGTERM)
+        (folder / "stop").write_text(reason)  # a runner still starting sees this file
+        if (folder / "ready").exists():
+            with contextlib.suppress(OSError, ValueError):  # already gone
+                os.kill(int((folder / "pid").read_text()), signal.SIGTERM)
 
     def fetch_logs(self, pointer: LogsPointer) -> list[LogEvent]:
         """Stream `{prefix}/{container}/{taskId}` maps to tasks/{taskId}/logs/{container}.log."""

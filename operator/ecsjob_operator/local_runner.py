@@ -68,6 +68,8 @@ class Task:
             self.stop_reason = self.stop_reason or "Essential container failed to start"
             self.terminate()
         while not self.done.is_set():
+            if (self.folder / "stop").exists():
+                break
             if any(self.procs[n].poll() is not None for n in essential if n in self.procs) or not self.procs:
                 self.stop_reason = self.stop_reason or "Essential container in task exited"
                 break
@@ -114,7 +116,9 @@ def main(folder: str) -> None:
         task.done.set()
 
     signal.signal(signal.SIGTERM, on_term)
-    task.start()
+    (task.folder / "ready").write_text("")  # from now on SIGTERM is handled
+    if not (task.folder / "stop").exists():
+        task.start()
     task.wait()
     tmp = task.folder / "result.json.tmp"
     tmp.write_text(json.dumps(task.result()))
