@@ -32,7 +32,10 @@ def manifest(tmp_path: Path, script: str, count: int = 1, uid: str | None = None
 def run(path: Path, state: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path), "--backend", "local"],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, "ECSJOB_LOCAL_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "ECSJOB_LOCAL_DIR": str(state)},
     )
 
 
@@ -62,7 +65,7 @@ def test_task_env_has_merged_values_and_task_name_last(tmp_path: Path, state: Pa
 def test_fails_twice_then_succeeds(tmp_path: Path, state: Path) -> None:
     # a counter file beside the task dirs makes attempts 1 and 2 fail, attempt 3 succeed
     counter = tmp_path / "count"
-    script = f'n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; echo attempt $n; [ $n -ge 3 ]'
+    script = f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; echo attempt $n; [ $n -ge 3 ]"
     done = run(manifest(tmp_path, script, maxFailCount=2), state)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("TaskFailed:") == 2 and done.stderr.count("Retrying:") == 2
@@ -111,8 +114,12 @@ def test_invalid_manifest_exits_2_and_launches_nothing(tmp_path: Path, state: Pa
 def test_ctrl_c_stops_tasks_and_exits_130(tmp_path: Path, state: Path) -> None:
     path = manifest(tmp_path, "sleep 60", count=2)
     env = {**os.environ, "ECSJOB_LOCAL_DIR": str(state)}
-    proc = subprocess.Popen([sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path)],
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stderr is not None
     for line in proc.stderr:  # wait for the launch event, not a sleep
         if "Running:" in line:
@@ -131,8 +138,12 @@ def test_rerun_after_crash_adopts_running_tasks(tmp_path: Path, state: Path) -> 
     script = f"while [ ! -f {flag} ]; do sleep 0.05; done; echo done"
     path = manifest(tmp_path, script, count=2, uid="0b9c7e6a-crash-test")
     env = {**os.environ, "ECSJOB_LOCAL_DIR": str(state)}
-    first = subprocess.Popen([sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path)],
-                             stderr=subprocess.PIPE, text=True, env=env)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert first.stderr is not None
     for line in first.stderr:
         if "Running:" in line:

@@ -1,0 +1,140 @@
+"""Benchmark: 200 jobs x 10 tasks polled through the engine against a moto server.
+
+moto runs in its own process (so the numbers below are the engine's alone); the engine runs
+in this one with an injected clock, every job polled once per round as the operator's timers
+would. Prints ECS calls per poll round, engine CPU seconds per round and peak memory.
+Usage: python tests/bench/bench_engine.py [--jobs 200] [--tasks 10] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "operator"))
+
+REGION = "us-west-2"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    body = json.dumps({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}).encode()
+    urllib.request.urlopen(
+        urllib.request.Request(f"{url}/moto-api/state-manager/set-transition", data=body, method="POST")
+    )
+    return proc, url
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--jobs", type=int, default=200)
+    p.add_argument("--tasks", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    moto, url = start_moto()
+    os.environ.update(
+        AWS_ENDPOINT_URL=url,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+    )
+    try:
+        run(args.jobs, args.tasks, args.rounds)
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+def run(jobs: int, tasks: int, rounds: int) -> None:
+    import boto3
+
+    from ecsjob_operator.ecs import EcsBackend
+    from ecsjob_operator.engine import Engine
+    from ecsjob_operator.models import EcsJobStatus
+
+    ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
+    ecs.create_cluster(clusterName="bench")
+    template = json.loads((Path(__file__).parents[2] / "manifests/samples/task-definition.json").read_text())
+    spec = {
+        "command": {"taskDefinition": template, "taskCount": tasks, "pollingInterval": "30s", "maxFailCount": 1},
+        "cluster": {
+            "clusterName": "bench",
+            "region": REGION,
+            "vpcConfig": {"subnets": [subnet], "securityGroups": ["sg-1"]},
+        },
+    }
+    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    backend = EcsBackend()
+    engine = Engine(backend, "heimdall-job", clock=lambda: now[0])
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        tracemalloc.start()
+    refs = [engine.job_ref(f"job-{i}", "bench", f"uid-{i:05d}") for i in range(jobs)]
+    statuses = [engine.prepare(r, spec, EcsJobStatus(), [], [], lambda k, v: {}).status for r in refs]
+
+    def poll_round(label: str) -> None:
+        before = dict(backend.calls)
+        cpu, wall = time.thread_time(), time.perf_counter()
+        for i, ref in enumerate(refs):
+            statuses[i] = engine.step(ref, statuses[i]).status
+        cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        calls = {k: v - before.get(k, 0) for k, v in backend.calls.items() if v - before.get(k, 0)}
+        phases: dict[str, int] = {}
+        for s in statuses:
+            phases[s.phase or "?"] = phases.get(s.phase or "?", 0) + 1
+        print(f"{label:<22} calls={sum(calls.values()):>5} {json.dumps(calls, sort_keys=True)}")
+        print(f"{'':<22} engine_cpu={cpu:.3f}s ({cpu / jobs * 1000:.2f} ms/job) wall={wall:.2f}s phases={phases}")
+
+    print(f"# {jobs} jobs x {tasks} tasks = {jobs * tasks} tasks, one cluster, pollingInterval 30s")
+    poll_round("launch round")
+    for r in range(rounds):
+        now[0] += timedelta(seconds=30)
+        poll_round(f"poll round {r + 1}")
+    arns = [t.arn for s in statuses for t in s.tasks or [] if t.arn]
+    for arn in arns:  # finish every task outside the engine (moto: exit code 0)
+        ecs.stop_task(cluster="bench", task=arn, reason="bench: done")
+    now[0] += timedelta(seconds=30)
+    poll_round("completion round")
+    _, peak = tracemalloc.get_traced_memory()
+    if peak:
+        print(f"tracemalloc peak (engine heap): {peak / 2**20:.1f} MiB")
+    print(f"max RSS (engine process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+    print(
+        f"DescribeTasks per poll round: {engine.describer.calls / (rounds + 1):.1f} on average "
+        f"for {jobs * tasks} tasks (the 100-ARN batch floor is {jobs * tasks / 100:.0f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
