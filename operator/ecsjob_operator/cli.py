@@ -190,9 +190,16 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    """The composition root of the operator: the backend (AWS side) meets the handlers (kopf side)."""
     from .handlers import run_operator
+    from .jobs import JobRuntime
 
-    return run_operator(args.kopf_args)
+    runtime = JobRuntime(Engine(make_backend(args.backend), task_prefix()))
+    return run_operator(
+        runtime, namespaces=args.namespace, standalone=args.standalone, liveness=args.liveness,
+        peering=args.peering, json_logs=os.environ.get("ECSJOB_LOG_FORMAT") == "json",
+        verbose=args.verbose, debug=args.debug,
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -210,8 +217,16 @@ def parser() -> argparse.ArgumentParser:
     crds = sub.add_parser("crds", help="print the CRDs generated from the models")
     crds.add_argument("--out", help="write one file per CRD into this folder instead")
     crds.set_defaults(func=cmd_crds)
-    op = sub.add_parser("operator", help="run the operator (extra arguments go to kopf run)")
-    op.add_argument("kopf_args", nargs=argparse.REMAINDER)
+    op = sub.add_parser("operator", help="run the operator (kopf) against the current kubeconfig")
+    op.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    op.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    op.add_argument("--standalone", action="store_true", help="no peering with other operator replicas")
+    op.add_argument("--peering", help="kopf peering object name (for several replicas)")
+    op.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    op.add_argument("--backend", choices=("aws", "local"), default=os.environ.get("ECSJOB_BACKEND", "aws"),
+                    help="where tasks run (default aws; local is for demos and tests)")
+    op.add_argument("-v", "--verbose", action="store_true")
+    op.add_argument("--debug", action="store_true")
     op.set_defaults(func=cmd_operator)
     return p
 

@@ -61,12 +61,21 @@ class TokenBucket:
             time.sleep(wait)
 
 
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return err.get("Code") in TRANSIENT_CODES or status >= 500
-    return isinstance(exc, (botocore.exceptions.BotoCoreError,))
+def _code(exc: TransientError) -> str | None:
+    """The AWS error code behind a TransientError, if AWS answered."""
+    cause = exc.__cause__
+    if isinstance(cause, botocore.exceptions.ClientError):
+        return str(cause.response.get("Error", {}).get("Code"))
+    return None
+
+
+def _is_retryable(exc: TransientError) -> bool:
+    """Throttling, 5xx and credential errors pass; others (bad cluster, bad role) need a human."""
+    cause = exc.__cause__
+    if isinstance(cause, botocore.exceptions.ClientError):
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return _code(exc) in TRANSIENT_CODES or status >= 500
+    return True
 
 
 class EcsBackend:
@@ -101,19 +110,19 @@ class EcsBackend:
         self.calls[operation] = self.calls.get(operation, 0) + 1
         try:
             return getattr(self._client(service, region), operation)(**kwargs)
-        except Exception as exc:
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             self.errors[operation] = self.errors.get(operation, 0) + 1
-            if _transient(exc):
-                raise TransientError(f"{operation}: {exc}") from exc
-            raise
+            raise TransientError(f"{operation}: {exc}") from exc
 
     # --- task definitions -------------------------------------------------------------------
 
     def load_task_definition(self, arn: str, region: str | None) -> dict[str, Any]:
         try:
             answer = self._call("ecs", region, "describe_task_definition", taskDefinition=arn)
-        except botocore.exceptions.ClientError as exc:
-            raise TemplateError(f"cannot describe task definition {arn}: {exc}") from exc
+        except TransientError as exc:
+            if _is_retryable(exc):
+                raise
+            raise TemplateError(f"cannot describe task definition {arn}: {exc.__cause__}") from exc
         return dict(answer["taskDefinition"])
 
     def ensure_task_definition(self, task_definition: dict[str, Any], region: str | None) -> str:
@@ -172,7 +181,12 @@ class EcsBackend:
     def launch(self, request: LaunchRequest) -> LaunchResult:
         """One RunTask with count=1 (each index has its own startedBy), so ECS's 10-per-call cap is moot."""
         self._bucket.take()
-        answer = self._call("ecs", request.cluster.region, "run_task", **run_task_args(request))
+        try:
+            answer = self._call("ecs", request.cluster.region, "run_task", **run_task_args(request))
+        except TransientError as exc:
+            if _is_retryable(exc):
+                raise
+            return LaunchResult(failure=str(exc.__cause__))  # e.g. ClusterNotFound: backoff, shown
         tasks, failures = answer.get("tasks", []), answer.get("failures", [])
         if tasks:
             return LaunchResult(arn=tasks[0]["taskArn"])
@@ -182,8 +196,10 @@ class EcsBackend:
     def stop(self, cluster: MergedCluster, arn: str, reason: str) -> None:
         try:
             self._call("ecs", cluster.region, "stop_task", cluster=cluster.cluster_name, task=arn, reason=reason[:255])
-        except botocore.exceptions.ClientError as exc:  # already gone: nothing to stop
-            log.info("StopTask %s: %s", arn, exc)
+        except TransientError as exc:
+            if _is_retryable(exc):
+                raise
+            log.info("StopTask %s: %s (already gone)", arn, exc)
 
     # --- logs -------------------------------------------------------------------------------
 
@@ -197,8 +213,8 @@ class EcsBackend:
                 answer = self._call(
                     "logs", pointer.region, "get_log_events", **kwargs, **({"nextToken": token} if token else {})
                 )
-            except botocore.exceptions.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            except TransientError as exc:
+                if _code(exc) == "ResourceNotFoundException":
                     return events
                 raise
             events += [

@@ -157,7 +157,10 @@ class Engine:
             return StepResult(st, [Event("Warning", "InvalidSpec", st.message or "")])
         context, task_definition, resolved, arn = result
         if arn is None:
-            arn = self.backend.ensure_task_definition(task_definition, context.cluster.region)
+            try:
+                arn = self.backend.ensure_task_definition(task_definition, context.cluster.region)
+            except TransientError as exc:
+                return self._transient(st, "RegisterTaskDefinition", exc, now)
         st.context, st.resolved, st.task_definition_arn = context, resolved, arn
         st.observed_generation = generation
         st.tasks = initial_tasks(job, context.task_count)
@@ -187,7 +190,7 @@ class Engine:
         kind, value = source
         try:
             template = self._load(kind, value, layers.command.task_definition, layers.cluster.region, load_template)
-        except TemplateError as exc:
+        except (TemplateError, TransientError) as exc:
             field_name = {"configMap": "taskDefinitionRef", "arn": "taskDefinitionArn", "file": "taskDefinitionFile"}
             return [FieldError(f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}", str(exc))]
         inp = MergeInput(

@@ -394,6 +394,19 @@ def summarize(st: EcsJobStatus, now: datetime) -> None:
         )
 
 
+def next_poll_seconds(st: EcsJobStatus, now: datetime) -> float:
+    """How long until this job needs looking at: its polling interval, or sooner for a backoff or timeout."""
+    if st.context is None or st.phase in FINISHED:
+        return 0.0
+    wait = float(parse_duration(st.context.polling_interval))
+    moments = [parse_iso(t.next_launch_time) for t in st.tasks or [] if t.next_launch_time]
+    if st.start_time and st.phase != "Suspended":
+        moments.append(parse_iso(st.start_time) + timedelta(seconds=parse_duration(st.context.timeout)))
+    for moment in moments:
+        wait = min(wait, max(0.0, (moment - now).total_seconds()))
+    return wait
+
+
 def logs_pointer(ctx: MergedContext, task: TaskStatus | None, failed: bool) -> LogsPointer | None:
     """CloudWatch stream of a task: {awslogs-stream-prefix}/{container}/{task id}."""
     if task is None or not task.arn:

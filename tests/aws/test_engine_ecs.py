@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -236,7 +236,7 @@ def test_logs_over_several_pages(
     assert [e.message for e in events] == lines
     assert moto_server.calls["GetLogEvents"] >= 3  # moto pages at 10,000 events
     text = format_logs(run.status.logs.stream, events[:2])
-    first = datetime.fromtimestamp(start_ms / 1000, timezone.utc)
+    first = datetime.fromtimestamp(start_ms / 1000, UTC)
     stamps = [(first + timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S") for s in (0, 1)]
     assert text == f"=== {run.status.logs.stream} ===\n\n[{stamps[0]}] line 0\n[{stamps[1]}] line 1\n"
 

@@ -18,7 +18,7 @@ import sys
 import time
 import tracemalloc
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "operator"))
@@ -95,7 +95,7 @@ def run(jobs: int, tasks: int, rounds: int) -> None:
             "vpcConfig": {"subnets": [subnet], "securityGroups": ["sg-1"]},
         },
     }
-    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
     backend = EcsBackend()
     engine = Engine(backend, "heimdall-job", clock=lambda: now[0])
     if os.environ.get("BENCH_TRACEMALLOC"):

@@ -1,0 +1,104 @@
+"""The Kubernetes side: kopf registrations only. Handlers translate; JobRuntime and the engine decide.
+
+A timer ticks every ECSJOB_TICK_SECONDS (default 1 s) for each unfinished EcsJob and calls the
+engine when the job is due (its pollingInterval, sooner for a backoff, a deadline or a spec
+edit). A finished job matches no timer, so it is never polled again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from .jobs import JobRuntime, status_patch
+from .models import GROUP, VERSION
+from .reconcile import Event
+
+FINALIZER = "ecsjob.io/stop-tasks"
+TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.level = logging.CRITICAL  # our Events are explicit (kopf.event), not log lines
+    settings.execution.max_workers = int(os.environ.get("ECSJOB_WORKERS", "8"))
+
+
+@kopf.index(GROUP, VERSION, "ecscommands")
+def ecscommands(namespace: str, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
+    return {namespace: dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "ecsclusters")
+def ecsclusters(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
+    return {None: dict(body)}
+
+
+def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:
+    """Succeeded and Failed are final; Invalid waits for a new generation."""
+    phase = status.get("phase")
+    if phase == "Invalid":
+        return meta.get("generation") != status.get("observedGeneration")
+    return phase not in ("Succeeded", "Failed")
+
+
+@kopf.timer(GROUP, VERSION, "ecsjobs", interval=TICK, when=unfinished, initial_delay=0)
+async def reconcile(
+    body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo,
+    ecscommands: kopf.Index[str | None, dict[str, Any]], ecsclusters: kopf.Index[None, dict[str, Any]],
+    **_: Any,
+) -> None:
+    runtime: JobRuntime = memo.runtime
+    due: dict[str, float] = memo.setdefault("due", {})
+    edited = meta.get("generation") != status.get("observedGeneration")
+    if not edited and time.monotonic() < due.get(meta["uid"], 0.0):
+        return
+    commands = list(ecscommands.get(meta.get("namespace"), []))
+    clusters = list(ecsclusters.get(None, []))
+    result = await asyncio.to_thread(runtime.reconcile, body, commands, clusters)
+    new = result.status.wire()
+    patch.status.update(status_patch(status, new))
+    post(body, result.events)
+    due[meta["uid"]] = time.monotonic() + runtime.next_poll(result.status)
+    if result.finished:
+        due.pop(meta["uid"], None)
+
+
+@kopf.on.delete(GROUP, VERSION, "ecsjobs")
+async def stop_tasks(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """The finalizer: a deleted job's running tasks are stopped before the object goes."""
+    runtime: JobRuntime = memo.runtime
+    try:
+        events = await asyncio.to_thread(runtime.delete, body)
+    except Exception as exc:  # AWS unreachable: keep the finalizer and retry
+        raise kopf.TemporaryError(f"cannot stop the job's tasks yet: {exc}", delay=5) from exc
+    post(body, events)
+
+
+def post(body: kopf.Body, events: list[Event]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        level = logging.WARNING if event.type == "Warning" else logging.INFO
+        log.log(level, "%s/%s %s: %s", body.metadata.namespace, body.metadata.name, event.reason, event.message)
+
+
+def run_operator(runtime: JobRuntime, *, namespaces: list[str], standalone: bool, liveness: str | None,
+                 peering: str | None, json_logs: bool, verbose: bool, debug: bool) -> int:
+    """Run kopf with these handlers until SIGINT/SIGTERM."""
+    kopf.configure(verbose=verbose, debug=debug,
+                   log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
+    kopf.run(
+        memo=kopf.Memo(runtime=runtime), standalone=standalone, peering_name=peering,
+        liveness_endpoint=liveness, clusterwide=not namespaces, namespaces=namespaces,
+    )
+    return 0

@@ -1,0 +1,107 @@
+"""The Kubernetes side's adapter: an EcsJob body in, the engine's result out.
+
+It reads ConfigMaps with the kubernetes client and knows the resource's shape; it imports
+neither kopf (handlers.py does) nor boto3 (the engine's backend does).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from .backend import TemplateError
+from .engine import Engine, LoadTemplate, StepResult, utcnow
+from .models import EcsCluster, EcsCommand, EcsJobStatus
+from .reconcile import Event, JobRef, next_poll_seconds
+
+log = logging.getLogger(__name__)
+
+
+def parse_all(model: type[EcsCommand] | type[EcsCluster], bodies: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """Valid EcsCommands / EcsClusters; an invalid one is skipped (and logged), never selected."""
+    parsed = []
+    for body in bodies:
+        try:
+            parsed.append(model.model_validate(dict(body)))
+        except ValidationError as exc:
+            name = body.get("metadata", {}).get("name")
+            log.warning("ignoring invalid %s %s: %s", model.__name__, name, exc.errors()[0]["msg"])
+    return parsed
+
+
+def status_patch(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch from the old status to the new one: changed keys, and null for removed ones."""
+    patch = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new and k != "kopf"})
+    return patch
+
+
+class JobRuntime:
+    """Prepares, steps and stops EcsJobs for the operator, one engine for all of them."""
+
+    def __init__(self, engine: Engine, read_config_map: Any = None) -> None:
+        self.engine = engine
+        self._read_config_map = read_config_map
+
+    def ref(self, body: Mapping[str, Any]) -> JobRef:
+        meta = body["metadata"]
+        return self.engine.job_ref(meta["name"], meta.get("namespace") or "default", meta["uid"])
+
+    def reconcile(
+        self, body: Mapping[str, Any], commands: Iterable[Mapping[str, Any]], clusters: Iterable[Mapping[str, Any]]
+    ) -> StepResult:
+        """Prepare a new (or re-edited invalid) job, else step it."""
+        meta, spec = body["metadata"], dict(body.get("spec") or {})
+        status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
+        job, generation = self.ref(body), meta.get("generation")
+        if status.context is None or (status.phase == "Invalid" and generation != status.observed_generation):
+            fresh = EcsJobStatus(conditions=status.conditions)
+            return self.engine.prepare(
+                job, spec, fresh, parse_all(EcsCommand, commands), parse_all(EcsCluster, clusters),
+                self._loader(job.namespace), generation,
+            )
+        result = self.engine.step(job, status, suspend=bool(spec.get("suspend")))
+        result.status.observed_generation = generation
+        return result
+
+    def next_poll(self, status: EcsJobStatus) -> float:
+        return next_poll_seconds(status, utcnow())
+
+    def delete(self, body: Mapping[str, Any]) -> list[Event]:
+        """Stop every running task of a job being deleted."""
+        status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
+        job = self.ref(body)
+        events = self.engine.stop_all(status, f"ecsjob: job {job.namespace}/{job.name} deleted")
+        self.engine.forget(job)
+        return events
+
+    def _loader(self, namespace: str) -> LoadTemplate:
+        def load(kind: str, value: str) -> dict[str, Any]:
+            if kind == "file":
+                raise TemplateError("taskDefinitionFile works with `ecsjob run` only; in a cluster use "
+                                    "taskDefinition or taskDefinitionRef")
+            name, key = value.split("/", 1)
+            try:
+                data = self._config_map(name, namespace)
+            except Exception as exc:  # the API's 404/403 and connection errors alike
+                raise TemplateError(f"cannot read ConfigMap {namespace}/{name}: {exc}") from exc
+            if key not in data:
+                raise TemplateError(f"ConfigMap {namespace}/{name} has no key {key!r}")
+            try:
+                return dict(json.loads(data[key]))
+            except json.JSONDecodeError as exc:
+                raise TemplateError(f"ConfigMap {namespace}/{name} key {key!r} is not JSON: {exc}") from exc
+
+        return load
+
+    def _config_map(self, name: str, namespace: str) -> Mapping[str, str]:
+        if self._read_config_map is not None:
+            return dict(self._read_config_map(name, namespace))
+        import kubernetes
+
+        api = kubernetes.client.CoreV1Api()
+        return dict(api.read_namespaced_config_map(name, namespace).data or {})

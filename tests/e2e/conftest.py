@@ -1,0 +1,49 @@
+"""The e2e tier: the real `ecsjob operator` process against a Kubernetes API and a moto server.
+
+The Kubernetes API is the emulator of tests/support/kube.py (kmock) unless --kubeconfig names a
+real cluster. The operator reaches both the way it would in production: a kubeconfig file and
+AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.kube import EmulatorThread
+from support.moto_server import MotoServer
+from support.operator_env import Kube, OperatorProcess
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    given = request.config.getoption("--kubeconfig")
+    if given:
+        subprocess.run(["kubectl", "--kubeconfig", given, "apply", "-f", str(ROOT / "crds")], check=True)
+        yield Path(given)
+        return
+    crds = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+    emulator = EmulatorThread(crds).start()
+    yield emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(kubeconfig: Path) -> Kube:
+    return Kube(kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kubeconfig: Path, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(kubeconfig, moto_server, tmp_path_factory.mktemp("operator"))
+    process.start()
+    yield process
+    process.stop()
