@@ -196,9 +196,14 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
     runtime = JobRuntime(Engine(make_backend(args.backend), task_prefix()))
     return run_operator(
-        runtime, namespaces=args.namespace, standalone=args.standalone, liveness=args.liveness,
-        peering=args.peering, json_logs=os.environ.get("ECSJOB_LOG_FORMAT") == "json",
-        verbose=args.verbose, debug=args.debug,
+        runtime,
+        namespaces=args.namespace,
+        standalone=args.standalone,
+        liveness=args.liveness,
+        peering=args.peering,
+        json_logs=os.environ.get("ECSJOB_LOG_FORMAT") == "json",
+        verbose=args.verbose,
+        debug=args.debug,
     )
 
 
@@ -223,8 +228,12 @@ def parser() -> argparse.ArgumentParser:
     op.add_argument("--standalone", action="store_true", help="no peering with other operator replicas")
     op.add_argument("--peering", help="kopf peering object name (for several replicas)")
     op.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
-    op.add_argument("--backend", choices=("aws", "local"), default=os.environ.get("ECSJOB_BACKEND", "aws"),
-                    help="where tasks run (default aws; local is for demos and tests)")
+    op.add_argument(
+        "--backend",
+        choices=("aws", "local"),
+        default=os.environ.get("ECSJOB_BACKEND", "aws"),
+        help="where tasks run (default aws; local is for demos and tests)",
+    )
     op.add_argument("-v", "--verbose", action="store_true")
     op.add_argument("--debug", action="store_true")
     op.set_defaults(func=cmd_operator)
@@ -232,8 +241,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("ECSJOB_LOG_LEVEL", "WARNING"))
     args = parser().parse_args(argv)
+    if args.func is not cmd_operator:  # kopf configures the operator's logging itself
+        logging.basicConfig(level=os.environ.get("ECSJOB_LOG_LEVEL", "WARNING"))
     try:
         code: int = args.func(args)
         return code

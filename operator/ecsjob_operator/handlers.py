@@ -35,7 +35,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, "ecscommands")
-def ecscommands(namespace: str, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
+def ecscommands(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
     return {namespace: dict(body)}
 
 
@@ -54,10 +54,11 @@ def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> 
 
 @kopf.timer(GROUP, VERSION, "ecsjobs", interval=TICK, when=unfinished, initial_delay=0)
 async def reconcile(
-    body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo,
-    ecscommands: kopf.Index[str | None, dict[str, Any]], ecsclusters: kopf.Index[None, dict[str, Any]],
-    **_: Any,
+    body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any
 ) -> None:
+    """Step the job when due; kwargs carry kopf's indexes of EcsCommands and EcsClusters."""
+    ecscommands: kopf.Index[str | None, dict[str, Any]] = kwargs["ecscommands"]
+    ecsclusters: kopf.Index[None, dict[str, Any]] = kwargs["ecsclusters"]
     runtime: JobRuntime = memo.runtime
     due: dict[str, float] = memo.setdefault("due", {})
     edited = meta.get("generation") != status.get("observedGeneration")
@@ -92,13 +93,25 @@ def post(body: kopf.Body, events: list[Event]) -> None:
         log.log(level, "%s/%s %s: %s", body.metadata.namespace, body.metadata.name, event.reason, event.message)
 
 
-def run_operator(runtime: JobRuntime, *, namespaces: list[str], standalone: bool, liveness: str | None,
-                 peering: str | None, json_logs: bool, verbose: bool, debug: bool) -> int:
+def run_operator(
+    runtime: JobRuntime,
+    *,
+    namespaces: list[str],
+    standalone: bool,
+    liveness: str | None,
+    peering: str | None,
+    json_logs: bool,
+    verbose: bool,
+    debug: bool,
+) -> int:
     """Run kopf with these handlers until SIGINT/SIGTERM."""
-    kopf.configure(verbose=verbose, debug=debug,
-                   log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
+    kopf.configure(verbose=verbose, debug=debug, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
     kopf.run(
-        memo=kopf.Memo(runtime=runtime), standalone=standalone, peering_name=peering,
-        liveness_endpoint=liveness, clusterwide=not namespaces, namespaces=namespaces,
+        memo=kopf.Memo(runtime=runtime),
+        standalone=standalone,
+        peering_name=peering,
+        liveness_endpoint=liveness,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
     )
     return 0

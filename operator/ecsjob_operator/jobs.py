@@ -61,8 +61,13 @@ class JobRuntime:
         if status.context is None or (status.phase == "Invalid" and generation != status.observed_generation):
             fresh = EcsJobStatus(conditions=status.conditions)
             return self.engine.prepare(
-                job, spec, fresh, parse_all(EcsCommand, commands), parse_all(EcsCluster, clusters),
-                self._loader(job.namespace), generation,
+                job,
+                spec,
+                fresh,
+                parse_all(EcsCommand, commands),
+                parse_all(EcsCluster, clusters),
+                self._loader(job.namespace),
+                generation,
             )
         result = self.engine.step(job, status, suspend=bool(spec.get("suspend")))
         result.status.observed_generation = generation
@@ -82,8 +87,10 @@ class JobRuntime:
     def _loader(self, namespace: str) -> LoadTemplate:
         def load(kind: str, value: str) -> dict[str, Any]:
             if kind == "file":
-                raise TemplateError("taskDefinitionFile works with `ecsjob run` only; in a cluster use "
-                                    "taskDefinition or taskDefinitionRef")
+                raise TemplateError(
+                    "taskDefinitionFile works with `ecsjob run` only; in a cluster use "
+                    "taskDefinition or taskDefinitionRef"
+                )
             name, key = value.split("/", 1)
             try:
                 data = self._config_map(name, namespace)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.fargate import FakeFargate
 from support.kube import EmulatorThread
 from support.moto_server import MotoServer
 from support.operator_env import Kube, OperatorProcess
@@ -47,3 +48,11 @@ def operator(
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def fargate(moto_server: MotoServer) -> Iterator[FakeFargate]:
+    """One moto state for the whole tier: the operator process caches what it registered."""
+    fake = FakeFargate()
+    yield fake
+    fake.close()
