@@ -17,8 +17,8 @@ from typing import Any
 import kopf
 
 from .jobs import JobRuntime, status_patch
-from .models import GROUP, VERSION
-from .reconcile import Event
+from .models import GROUP, VERSION, EcsJobStatus
+from .reconcile import Event, waits_for_catalog
 
 FINALIZER = "ecsjob.io/stop-tasks"
 TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))
@@ -45,10 +45,11 @@ def ecsclusters(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
 
 
 def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:
-    """Succeeded and Failed are final; Invalid waits for a new generation."""
+    """Succeeded and Failed are final; Invalid waits for a new generation (or a matching context)."""
     phase = status.get("phase")
     if phase == "Invalid":
-        return meta.get("generation") != status.get("observedGeneration")
+        edited = meta.get("generation") != status.get("observedGeneration")
+        return edited or waits_for_catalog(EcsJobStatus.model_validate(dict(status)))
     return phase not in ("Succeeded", "Failed")
 
 
@@ -62,7 +63,7 @@ async def reconcile(
     runtime: JobRuntime = memo.runtime
     due: dict[str, float] = memo.setdefault("due", {})
     edited = meta.get("generation") != status.get("observedGeneration")
-    if not edited and time.monotonic() < due.get(meta["uid"], 0.0):
+    if not edited and status.get("phase") != "Invalid" and time.monotonic() < due.get(meta["uid"], 0.0):
         return
     commands = list(ecscommands.get(meta.get("namespace"), []))
     clusters = list(ecsclusters.get(None, []))

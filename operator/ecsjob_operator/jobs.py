@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from .backend import TemplateError
 from .engine import Engine, LoadTemplate, StepResult, utcnow
 from .models import EcsCluster, EcsCommand, EcsJobStatus
-from .reconcile import Event, JobRef, next_poll_seconds
+from .reconcile import Event, JobRef, next_poll_seconds, waits_for_catalog
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,22 @@ def status_patch(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def fingerprint(bodies: Iterable[Mapping[str, Any]]) -> str:
+    """Identifies a state of the EcsCommand/EcsCluster catalog (names and resourceVersions)."""
+    keys = sorted(
+        f"{b.get('kind')}/{b['metadata'].get('namespace')}/{b['metadata'].get('name')}@{b['metadata'].get('resourceVersion')}"
+        for b in bodies
+    )
+    return "|".join(keys)
+
+
 class JobRuntime:
     """Prepares, steps and stops EcsJobs for the operator, one engine for all of them."""
 
     def __init__(self, engine: Engine, read_config_map: Any = None) -> None:
         self.engine = engine
         self._read_config_map = read_config_map
+        self._catalogs: dict[str, str] = {}  # uid -> the EcsCommands/EcsClusters it was last resolved against
 
     def ref(self, body: Mapping[str, Any]) -> JobRef:
         meta = body["metadata"]
@@ -58,7 +68,14 @@ class JobRuntime:
         meta, spec = body["metadata"], dict(body.get("spec") or {})
         status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
         job, generation = self.ref(body), meta.get("generation")
-        if status.context is None or (status.phase == "Invalid" and generation != status.observed_generation):
+        commands, clusters = list(commands), list(clusters)
+        catalog = fingerprint(commands + clusters)
+        edited = generation != status.observed_generation
+        unchanged = not waits_for_catalog(status) or self._catalogs.get(job.uid) == catalog
+        if status.phase == "Invalid" and not edited and unchanged:
+            return StepResult(status, [])
+        self._catalogs[job.uid] = catalog
+        if status.context is None or status.phase == "Invalid":
             fresh = EcsJobStatus(conditions=status.conditions)
             return self.engine.prepare(
                 job,
@@ -82,6 +99,7 @@ class JobRuntime:
         job = self.ref(body)
         events = self.engine.stop_all(status, f"ecsjob: job {job.namespace}/{job.name} deleted")
         self.engine.forget(job)
+        self._catalogs.pop(job.uid, None)
         return events
 
     def _loader(self, namespace: str) -> LoadTemplate:

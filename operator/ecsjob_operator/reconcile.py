@@ -21,6 +21,9 @@ RUNNING_TASK = ("Pending", "Running")
 # ECS stop codes after which exit codes decide; any other stop is a failure.
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html#ECS-Type-Task-stopCode
 CLEAN_STOP_CODES = (None, "EssentialContainerExited")
+# A job whose only problem is that no EcsCommand/EcsCluster matches is re-checked when they change.
+NO_MATCH = "NoMatchingContext"
+SELECTION_PATHS = ("spec.commandCriteria", "spec.clusterCriteria")
 LAUNCH_BACKOFF_CAP = 300  # seconds; RunTask capacity failures can last minutes
 
 
@@ -355,6 +358,13 @@ def _is_true(st: EcsJobStatus, type_: str) -> bool:
     return any(c.type == type_ and c.status == "True" for c in st.conditions or [])
 
 
+def waits_for_catalog(st: EcsJobStatus) -> bool:
+    """Invalid only because no EcsCommand/EcsCluster matched (yet): worth re-checking on changes."""
+    return st.phase == "Invalid" and any(
+        c.type == "Invalid" and c.status == "True" and c.reason == NO_MATCH for c in st.conditions or []
+    )
+
+
 def derive_phase(st: EcsJobStatus) -> str:
     for type_, phase in (
         ("Invalid", "Invalid"),
@@ -430,8 +440,10 @@ def mark_invalid(status: EcsJobStatus, errors: list[FieldError], now: datetime, 
     """The status of a spec that cannot run: phase Invalid, one condition naming every bad field."""
     st = status.model_copy(deep=True)
     message = "; ".join(str(e) for e in errors)
-    set_condition(st, "Invalid", "True", "InvalidSpec", message, now)
-    set_condition(st, "Progressing", "False", "InvalidSpec", message, now)
+    selection_only = all(e.path in SELECTION_PATHS for e in errors)
+    reason = NO_MATCH if selection_only else "InvalidSpec"
+    set_condition(st, "Invalid", "True", reason, message, now)
+    set_condition(st, "Progressing", "False", reason, message, now)
     st.observed_generation = generation
     st.phase = "Invalid"
     st.message = f"invalid spec: {message}"

@@ -289,3 +289,29 @@ def test_finished_jobs_are_not_polled(kube: Kube, operator: OperatorProcess, far
     # Nothing can be awaited for an absence: watch several ticks (0.2 s) and a polling interval (1 s).
     time.sleep(1.5)
     assert invocations() <= seen + 1  # at most the tick that was already running when it finished
+
+
+def test_job_created_before_its_cluster_runs_once_the_cluster_exists(
+    kube: Kube, operator: OperatorProcess, fargate: FakeFargate
+) -> None:
+    tag = f"late:{uuid.uuid4().hex[:6]}"
+    job = name()
+    kube.create(
+        "ecsjobs",
+        {
+            "apiVersion": "ecsjob.io/v1alpha1",
+            "kind": "EcsJob",
+            "metadata": {"name": job},
+            "spec": {"command": {"taskDefinition": TEMPLATE, "pollingInterval": "1s"}, "clusterCriteria": [tag]},
+        },
+    )
+    invalid = kube.wait_phase(job, "Invalid")
+    assert condition(invalid, "Invalid")["reason"] == "NoMatchingContext"
+    kube.create(
+        "ecsclusters", selectable("EcsCluster", f"cl-{tag[5:]}", [tag], "1.0.0", cluster_ctx(fargate)), namespace=None
+    )
+    status = wait_for(lambda: running_tasks(fargate, s := kube.status(job)) and s, what="the job to run")
+    assert status["resolved"]["cluster"] == f"cl-{tag[5:]}"
+    assert condition(status, "Invalid") == {}
+    fargate.finish_index(status["tasks"][0]["taskName"], 0)
+    assert kube.wait_phase(job, "Succeeded")["phase"] == "Succeeded"
