@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 SAMPLE ?= manifests/samples/local-hello.yaml
 
-.PHONY: help install run test test-unit test-aws test-e2e lint crds bench
+.PHONY: help install run test test-unit test-aws test-e2e lint crds docs bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ test-unit: install ## unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
 
 test-aws: install ## engine tests against a moto server and the local backend
-	$(BIN)/pytest tests/aws
+	$(BIN)/pytest tests/aws tests/local
 
 test-e2e: install ## the operator process against a Kubernetes API emulator and moto
 	$(BIN)/pytest tests/e2e
@@ -43,3 +43,6 @@ crds: install ## regenerate crds/ from the models
 
 bench: install ## 200 jobs x 10 tasks against a moto server: ECS calls, CPU and memory per poll
 	$(PY) tests/bench/bench_engine.py
+
+docs: install ## regenerate the README's field tables from the models
+	$(PY) -c "from pathlib import Path; from ecsjob_operator.docgen import update_readme; update_readme(Path('README.md'))"

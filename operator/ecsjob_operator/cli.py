@@ -184,8 +184,8 @@ def cmd_crds(args: argparse.Namespace) -> int:
     for name, text in render_all().items():
         if args.out:
             Path(args.out, name).write_text(text)
-        else:
-            print(text, end="")
+        elif name != "kustomization.yaml":
+            print("---\n" + text, end="")
     return EXIT_OK
 
 

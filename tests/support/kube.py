@@ -74,8 +74,25 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
     return doc
 
 
+def _wants_table(request: rendering.Request) -> bool:
+    return "as=Table" in request.headers.get("Accept", "")
+
+
+def _cell(obj: dict[str, Any], column: dict[str, Any]) -> Any:
+    value: Any = obj
+    for part in column["jsonPath"].strip(".").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is not None and column["type"] == "date":
+        then = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        seconds = int((datetime.datetime.now(datetime.UTC) - then).total_seconds())
+        return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m"
+    return value
+
+
 class KubeEmulator(KubernetesEmulator):
-    """KubernetesEmulator with the realism layer described in the module docstring."""
+    """KubernetesEmulator with the realism layer described in the module docstring (and Tables)."""
+
+    printer_columns: dict[str, list[dict[str, Any]]] = {}  # plural -> the CRD's additionalPrinterColumns
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if request.resource is None or request.action not in OWN_ACTIONS:
@@ -97,7 +114,7 @@ class KubeEmulator(KubernetesEmulator):
         obj = self._objects[key]
         current = copy.deepcopy(obj.raw)
         if request.action == enums.action.FETCH:
-            return 200, current
+            return 200, self._maybe_table(request, [current]) if _wants_table(request) else current
         if request.action == enums.action.DELETE:
             if current.get("metadata", {}).get("finalizers"):
                 if not current["metadata"].get("deletionTimestamp"):
@@ -163,6 +180,8 @@ class KubeEmulator(KubernetesEmulator):
 
     async def _serve_list(self, request: rendering.Request) -> Any:
         listing = await super()._serve_list(request)
+        if _wants_table(request):
+            return self._maybe_table(request, listing["items"])
         info = self._resources.get(request.resource, None)
         kind = info.kind if info is not None and info.kind else "List"
         return {
@@ -170,6 +189,32 @@ class KubeEmulator(KubernetesEmulator):
             "kind": f"{kind}List",
             **listing,
             "metadata": {"resourceVersion": str(next(_versions))},
+        }
+
+    def _maybe_table(self, request: rendering.Request, objects: list[dict[str, Any]]) -> dict[str, Any]:
+        """Server-side printing (kubectl get): NAME, the CRD's printer columns, AGE as a duration."""
+        plural = request.resource.plural if request.resource else ""
+        columns = self.printer_columns.get(plural or "") or [
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+        ]
+        definitions = [{"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}]
+        definitions += [
+            {"name": c["name"], "type": c["type"], "format": "", "description": "", "priority": c.get("priority", 0)}
+            for c in columns
+        ]
+        rows = [
+            {
+                "cells": [o["metadata"]["name"], *(_cell(o, c) for c in columns)],
+                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]},
+            }
+            for o in objects
+        ]
+        return {
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": str(next(_versions))},
+            "columnDefinitions": definitions,
+            "rows": rows,
         }
 
 
@@ -185,6 +230,7 @@ def declare(emulator: KubeEmulator, crd_docs: list[dict[str, Any]]) -> None:
         info.verbs, info.shortnames = set(verbs), set(spec["names"].get("shortNames", []))
         info.categories = set(spec["names"].get("categories", []))
         info.subresources = set(version.get("subresources", {}))
+        emulator.printer_columns[spec["names"]["plural"]] = version.get("additionalPrinterColumns", [])
     for key, kind, namespaced in (
         ("apiextensions.k8s.io/v1/customresourcedefinitions", "CustomResourceDefinition", False),
         ("v1/namespaces", "Namespace", False),

@@ -30,7 +30,7 @@ def walk(node: Any) -> list[dict[str, Any]]:
 
 
 def crd_schemas() -> dict[str, dict[str, Any]]:
-    docs = [yaml.safe_load(t) for t in render_all().values()]
+    docs = [yaml.safe_load(t) for n, t in render_all().items() if n != "kustomization.yaml"]
     return {d["spec"]["names"]["kind"]: d["spec"]["versions"][0]["schema"]["openAPIV3Schema"] for d in docs}
 
 
