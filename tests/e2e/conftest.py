@@ -26,10 +26,12 @@ ROOT = Path(__file__).parents[2]
 def kubeconfig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     given = request.config.getoption("--kubeconfig")
     if given:
-        subprocess.run(["kubectl", "--kubeconfig", given, "apply", "-f", str(ROOT / "crds")], check=True)
+        subprocess.run(["kubectl", "--kubeconfig", given, "apply", "-k", str(ROOT / "crds")], check=True)
         yield Path(given)
         return
-    crds = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+    crds = [
+        yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml")) if p.name != "kustomization.yaml"
+    ]
     emulator = EmulatorThread(crds).start()
     yield emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
     emulator.stop()
