@@ -8,6 +8,7 @@ are stopped (ECS's rule). SIGTERM (StopTask) stops every container.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ class Task:
         self.reasons: dict[str, str] = {}
         self.stop_reason: str | None = None
         self.done = threading.Event()
+        self.pumps: list[threading.Thread] = []
 
     def start(self) -> None:
         (self.folder / "logs").mkdir(exist_ok=True)
@@ -48,12 +50,15 @@ class Task:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     cwd=self.folder,
+                    start_new_session=True,
                 )
             except OSError as exc:
                 self.reasons[c["name"]] = f"CannotStartContainerError: {exc}"
                 continue
             self.procs[c["name"]] = proc
-            threading.Thread(target=self._pump, args=(c["name"], proc), daemon=True).start()
+            pump = threading.Thread(target=self._pump, args=(c["name"], proc), daemon=True)
+            pump.start()
+            self.pumps.append(pump)
 
     def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -77,16 +82,19 @@ class Task:
         self.terminate()
 
     def terminate(self) -> None:
+        """Stop every container as Docker would: SIGTERM to its process group, SIGKILL after a grace."""
         for proc in self.procs.values():
             if proc.poll() is None:
-                proc.terminate()
+                _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
         for proc in self.procs.values():
             try:
                 proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
+        for proc in self.procs.values():  # what a container's main process left behind goes with it
+            _signal_group(proc, signal.SIGKILL)
 
     def result(self) -> dict[str, Any]:
         containers = []
@@ -109,6 +117,11 @@ class Task:
         }
 
 
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(OSError):  # the group is already gone
+        os.killpg(proc.pid, sig)
+
+
 def main(folder: str) -> None:
     task = Task(Path(folder))
 
@@ -120,6 +133,8 @@ def main(folder: str) -> None:
     if not (task.folder / "stop").exists():
         task.start()
     task.wait()
+    for pump in task.pumps:  # every line logged before the task counts as STOPPED
+        pump.join(GRACE_SECONDS)
     tmp = task.folder / "result.json.tmp"
     tmp.write_text(json.dumps(task.result()))
     tmp.rename(task.folder / "result.json")

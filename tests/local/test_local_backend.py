@@ -39,6 +39,14 @@ def run(path: Path, state: Path, timeout: float = 60) -> subprocess.CompletedPro
     )
 
 
+def wait_for_results(state: Path, count: int, timeout: float = 10) -> int:
+    """Poll (0.05 s) until `count` tasks have written their result, as a stopped ECS task reaches STOPPED."""
+    deadline = time.monotonic() + timeout
+    while len(found := list(state.glob("tasks/*/result.json"))) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(found)
+
+
 @pytest.fixture
 def state(tmp_path: Path) -> Path:
     return tmp_path / "state"
@@ -79,8 +87,8 @@ def test_exhausted_retries_fail_with_logs_on_stderr_and_stop_the_others(tmp_path
     assert done.stdout == ""
     assert "=== ecs/main/" in done.stderr and "] boom" in done.stderr
     assert "MaxFailCountExceeded" in done.stderr and "2 running task(s) stopped" in done.stderr
-    results = list(state.glob("tasks/*/result.json"))
-    assert len(results) == 4  # two failed attempts of index 0, two stopped tasks
+    # two failed attempts of index 0, two stopped tasks (StopTask is asynchronous, as on ECS)
+    assert wait_for_results(state, 4) == 4
 
 
 def test_max_fail_count_zero(tmp_path: Path, state: Path) -> None:
@@ -92,6 +100,7 @@ def test_timeout_exits_3_and_stops_tasks(tmp_path: Path, state: Path) -> None:
     done = run(manifest(tmp_path, "echo waiting; sleep 60", count=2, timeout="2s"), state)
     assert done.returncode == 3, done.stderr
     assert "Timeout" in done.stderr and "] waiting" in done.stderr
+    assert wait_for_results(state, 2) == 2
     assert all('"UserInitiated"' in p.read_text() for p in state.glob("tasks/*/result.json"))
 
 
@@ -126,9 +135,7 @@ def test_ctrl_c_stops_tasks_and_exits_130(tmp_path: Path, state: Path) -> None:
             break
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 130
-    deadline = time.monotonic() + 10
-    while len(list(state.glob("tasks/*/result.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for_results(state, 2) == 2
     results = [p.read_text() for p in state.glob("tasks/*/result.json")]
     assert len(results) == 2 and all("interrupted" in r for r in results)
 
