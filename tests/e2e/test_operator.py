@@ -222,8 +222,10 @@ def test_allowed_namespaces_refuse_others(kube: Kube, operator: OperatorProcess,
             "spec": {"command": {"taskDefinition": TEMPLATE}, "clusterCriteria": [tag]},
         },
     )
-    message = condition(kube.wait_phase(job, "Invalid"), "Invalid")["message"]
-    assert f"EcsCluster cl-{tag[11:]} matches but does not allow namespace default" in message
+    refusal = f"EcsCluster cl-{tag[11:]} matches but does not allow namespace default"
+    # the operator may see the job before the cluster (then: no match), and re-resolves when the cluster appears
+    wait_for(lambda: refusal in condition(kube.status(job), "Invalid").get("message", ""), what="the refusal")
+    assert kube.status(job)["phase"] == "Invalid"
     assert tasks_of(fargate, created) == []
 
 
