@@ -185,7 +185,8 @@ def test_selection_by_criteria_among_versions(kube: Kube, operator: OperatorProc
     )
     kube.create(
         "ecsclusters",
-        selectable("EcsCluster", f"cl-{tag[5:]}", ["type:fargate", "env:test"], "1.0.0", cluster_ctx(fargate)),
+        # the cluster comes last and carries the job's unique tag: the job resolves only once it is indexed
+        selectable("EcsCluster", f"cl-{tag[5:]}", ["type:fargate", "env:test", tag], "1.0.0", cluster_ctx(fargate)),
         namespace=None,
     )
     job = name()
@@ -195,7 +196,7 @@ def test_selection_by_criteria_among_versions(kube: Kube, operator: OperatorProc
             "apiVersion": "ecsjob.io/v1alpha1",
             "kind": "EcsJob",
             "metadata": {"name": job},
-            "spec": {"commandCriteria": [tag], "clusterCriteria": ["type:fargate"]},
+            "spec": {"commandCriteria": [tag], "clusterCriteria": ["type:fargate", tag]},
         },
     )
     status = wait_for(lambda: running_tasks(fargate, s := kube.status(job)) and s, what="the selected job")
