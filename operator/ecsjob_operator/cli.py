@@ -193,10 +193,16 @@ def cmd_operator(args: argparse.Namespace) -> int:
     """The composition root of the operator: the backend (AWS side) meets the handlers (kopf side)."""
     from .handlers import run_operator
     from .jobs import JobRuntime
+    from .metrics import Metrics
 
-    runtime = JobRuntime(Engine(make_backend(args.backend), task_prefix()))
+    backend = make_backend(args.backend)
+    runtime = JobRuntime(Engine(backend, task_prefix()))
+    metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
     return run_operator(
         runtime,
+        metrics=metrics,
         namespaces=args.namespace,
         standalone=args.standalone,
         liveness=args.liveness,
@@ -233,6 +239,12 @@ def parser() -> argparse.ArgumentParser:
         choices=("aws", "local"),
         default=os.environ.get("ECSJOB_BACKEND", "aws"),
         help="where tasks run (default aws; local is for demos and tests)",
+    )
+    op.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("ECSJOB_METRICS_PORT", "9090")),
+        help="Prometheus metrics port (default 9090; 0 disables)",
     )
     op.add_argument("-v", "--verbose", action="store_true")
     op.add_argument("--debug", action="store_true")

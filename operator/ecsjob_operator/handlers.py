@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from .jobs import JobRuntime, status_patch
+from .metrics import Metrics
 from .models import GROUP, VERSION, EcsJobStatus
 from .reconcile import Event, waits_for_catalog
 
@@ -67,7 +68,11 @@ async def reconcile(
         return
     commands = list(ecscommands.get(meta.get("namespace"), []))
     clusters = list(ecsclusters.get(None, []))
+    started = time.monotonic()
     result = await asyncio.to_thread(runtime.reconcile, body, commands, clusters)
+    metrics: Metrics | None = memo.get("metrics")
+    if metrics is not None:
+        metrics.observe(meta["uid"], result.status.phase, result.events, time.monotonic() - started)
     new = result.status.wire()
     patch.status.update(status_patch(status, new))
     post(body, result.events)
@@ -85,6 +90,8 @@ async def stop_tasks(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     except Exception as exc:  # AWS unreachable: keep the finalizer and retry
         raise kopf.TemporaryError(f"cannot stop the job's tasks yet: {exc}", delay=5) from exc
     post(body, events)
+    if memo.get("metrics") is not None:
+        memo.metrics.forget(body.metadata.uid)
 
 
 def post(body: kopf.Body, events: list[Event]) -> None:
@@ -104,11 +111,12 @@ def run_operator(
     json_logs: bool,
     verbose: bool,
     debug: bool,
+    metrics: Metrics | None = None,
 ) -> int:
     """Run kopf with these handlers until SIGINT/SIGTERM."""
     kopf.configure(verbose=verbose, debug=debug, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
     kopf.run(
-        memo=kopf.Memo(runtime=runtime),
+        memo=kopf.Memo(runtime=runtime, metrics=metrics),
         standalone=standalone,
         peering_name=peering,
         liveness_endpoint=liveness,

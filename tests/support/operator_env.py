@@ -92,7 +92,7 @@ class OperatorProcess:
 
     def start(self) -> None:
         self.starts += 1
-        port = free_port()
+        port, self.metrics_port = free_port(), free_port()
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -113,6 +113,8 @@ class OperatorProcess:
                 "--verbose",
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
+                "--metrics-port",
+                str(self.metrics_port),
             ],
             env=env,
             stdout=self.log.open("wb"),
@@ -127,6 +129,16 @@ class OperatorProcess:
                 return False
 
         wait_for(healthy, 30, "the operator's liveness endpoint")
+
+    def scrape(self) -> dict[str, float]:
+        """The operator's Prometheus metrics, as {'name{labels}': value}."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                samples[key] = float(value)
+        return samples
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -28,14 +28,24 @@ def job(phase: str | None, generation: int = 1, observed: int | None = 1, messag
         status = {"phase": phase, "message": message or f"the job is {phase}"}
         if observed is not None:
             status["observedGeneration"] = observed
-    return {"apiVersion": "ecsjob.io/v1alpha1", "kind": "EcsJob", "metadata": {"name": "j", "generation": generation},
-            "status": status}
+    return {
+        "apiVersion": "ecsjob.io/v1alpha1",
+        "kind": "EcsJob",
+        "metadata": {"name": "j", "generation": generation},
+        "status": status,
+    }
 
 
 @pytest.mark.parametrize(
     ("phase", "expected"),
-    [("Succeeded", "Healthy"), ("Failed", "Degraded"), ("Invalid", "Degraded"), ("Suspended", "Suspended"),
-     ("Running", "Progressing"), ("Pending", "Progressing")],
+    [
+        ("Succeeded", "Healthy"),
+        ("Failed", "Degraded"),
+        ("Invalid", "Degraded"),
+        ("Suspended", "Suspended"),
+        ("Running", "Progressing"),
+        ("Pending", "Progressing"),
+    ],
 )
 def test_each_phase(phase: str, expected: str) -> None:
     result = health(job(phase, message="2/3 task(s) succeeded"))
