@@ -13,12 +13,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import __version__
 from .backend import TemplateError
 from .engine import Engine, LoadTemplate, StepResult, utcnow
 from .models import EcsCluster, EcsCommand, EcsJobStatus
 from .reconcile import Event, JobRef, next_poll_seconds, waits_for_catalog
 
 log = logging.getLogger(__name__)
+USER_AGENT = f"ecsjob-operator/{__version__}"
 
 
 def parse_all(model: type[EcsCommand] | type[EcsCluster], bodies: Iterable[Mapping[str, Any]]) -> list[Any]:
@@ -128,5 +130,7 @@ class JobRuntime:
             return dict(self._read_config_map(name, namespace))
         import kubernetes
 
-        api = kubernetes.client.CoreV1Api()
+        client = kubernetes.client.ApiClient()
+        client.user_agent = USER_AGENT
+        api = kubernetes.client.CoreV1Api(client)
         return dict(api.read_namespaced_config_map(name, namespace).data or {})

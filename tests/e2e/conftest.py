@@ -23,18 +23,29 @@ ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    given = request.config.getoption("--kubeconfig")
-    if given:
-        subprocess.run(["kubectl", "--kubeconfig", given, "apply", "-k", str(ROOT / "crds")], check=True)
-        yield Path(given)
+def emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorThread | None]:
+    """The in-process Kubernetes API emulator, or None when --kubeconfig names a real cluster."""
+    if request.config.getoption("--kubeconfig"):
+        yield None
         return
     crds = [
         yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml")) if p.name != "kustomization.yaml"
     ]
-    emulator = EmulatorThread(crds).start()
-    yield emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
-    emulator.stop()
+    thread = EmulatorThread(crds).start()
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(
+    request: pytest.FixtureRequest, emulator: EmulatorThread | None, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    given = request.config.getoption("--kubeconfig")
+    if given:
+        subprocess.run(["kubectl", "--kubeconfig", given, "apply", "-k", str(ROOT / "crds")], check=True)
+        return Path(given)
+    assert emulator is not None
+    return emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,91 @@
+"""Least privilege: every request the operator made to the API is allowed by its ClusterRole.
+
+Runs a job whose task definition comes from a ConfigMap (so that every kind of call happens:
+watches, status patches, Events, the ConfigMap read, the finalizer on delete), then checks the
+emulator's request log, filtered on the operator's user agents, against manifests/base/rbac.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kmock._internal import enums
+from support.fargate import CLUSTER, REGION, FakeFargate
+from support.kube import EmulatorThread
+from support.operator_env import Kube, OperatorProcess, wait_for
+
+ROOT = Path(__file__).parents[2]
+VERBS = {
+    enums.action.LIST: "list",
+    enums.action.WATCH: "watch",
+    enums.action.FETCH: "get",
+    enums.action.CREATE: "create",
+    enums.action.UPDATE: "patch",
+    enums.action.DELETE: "delete",
+}
+OPERATOR_AGENTS = ("kopf/", "ecsjob-operator/")
+
+
+def allowed() -> set[tuple[str, str, str]]:
+    docs = list(yaml.safe_load_all((ROOT / "manifests" / "base" / "rbac.yaml").read_text()))
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    return {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
+
+
+def requested(emulator: EmulatorThread) -> set[tuple[str, str, str]]:
+    assert emulator.emulator is not None
+    made = set()
+    for request in list(emulator.emulator._requests):
+        agent = request.headers.get("User-Agent", "")
+        if request.resource is None or request.action not in VERBS or not agent.startswith(OPERATOR_AGENTS):
+            continue
+        if not request.resource.plural:  # discovery (/api, /apis/...): open to every authenticated user
+            continue
+        resource = (request.resource.plural or "") + (f"/{request.subresource}" if request.subresource else "")
+        made.add((request.resource.group or "", resource, VERBS[request.action]))
+    return made
+
+
+def test_operator_requests_are_all_allowed_by_its_role(
+    emulator: EmulatorThread | None, kube: Kube, operator: OperatorProcess, fargate: FakeFargate
+) -> None:
+    if emulator is None:
+        pytest.skip("needs the emulator's request log")
+    name = f"rbac-{uuid.uuid4().hex[:6]}"
+    template = (ROOT / "manifests" / "samples" / "task-definition.json").read_text()
+    kube.core.create_namespaced_config_map("default", {"metadata": {"name": name}, "data": {"td.json": template}})
+    kube.create(
+        "ecsjobs",
+        {
+            "apiVersion": "ecsjob.io/v1alpha1",
+            "kind": "EcsJob",
+            "metadata": {"name": name},
+            "spec": {
+                "command": {"taskDefinitionRef": {"configMapName": name, "key": "td.json"}, "pollingInterval": "1s"},
+                "cluster": {
+                    "clusterName": CLUSTER,
+                    "region": REGION,
+                    "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
+                },
+            },
+        },
+    )
+    status: dict[str, Any] = wait_for(lambda: (s := kube.status(name)).get("active") == 1 and s, what="a running task")
+    assert status["context"]["taskDefinitionSource"] == f"configMap:{name}/td.json"
+    assert json.loads(template)["family"] == status["context"]["family"]
+    kube.delete_job(name)
+    wait_for(lambda: kube.job(name) is None, what="deletion")
+    made = requested(emulator)
+    assert ("", "configmaps", "get") in made and ("ecsjob.io", "ecsjobs/status", "patch") in made
+    assert ("", "events", "create") in made
+    missing = made - allowed()
+    assert not missing, f"the operator made requests its ClusterRole does not allow: {sorted(missing)}"
+    unused = {a for a in allowed() if a[0] == "ecsjob.io"} - made
+    assert not unused, f"the ClusterRole grants what the operator never uses: {sorted(unused)}"
