@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from kmock._internal import enums
+
 from support.fargate import CLUSTER, REGION, FakeFargate
 from support.kube import EmulatorThread
 from support.operator_env import Kube, OperatorProcess, wait_for
