@@ -213,6 +213,37 @@ def cmd_operator(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Heimdall YAML/JSON files -> multi-document YAML of EcsCommand/EcsCluster/EcsJob on stdout."""
+    from .convert import convert
+
+    documents, readers = [], {}
+    for name in args.files:
+        path = Path(name)
+        try:
+            documents.append(yaml.safe_load(path.read_text()))  # JSON is YAML
+        except (OSError, yaml.YAMLError) as exc:
+            say(f"invalid: cannot read {path}: {exc}")
+            return EXIT_INVALID
+        readers[len(documents) - 1] = path.parent
+
+    def read_template(relative: str) -> str | None:
+        for folder in readers.values():
+            candidate = folder / relative
+            if candidate.is_file():
+                return candidate.read_text()
+        return None
+
+    result = convert(documents, args.namespace, read_template)
+    for warning in result.warnings:
+        say(f"warning: {warning}")
+    if not result.manifests:
+        say("invalid: no Heimdall ECS command, cluster or job found")
+        return EXIT_INVALID
+    print(yaml.safe_dump_all(result.manifests, sort_keys=False, width=120), end="")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecsjob", description="Run batch jobs as ECS Fargate tasks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -228,6 +259,10 @@ def parser() -> argparse.ArgumentParser:
     crds = sub.add_parser("crds", help="print the CRDs generated from the models")
     crds.add_argument("--out", help="write one file per CRD into this folder instead")
     crds.set_defaults(func=cmd_crds)
+    conv = sub.add_parser("convert", help="convert Heimdall command/cluster YAML and job JSON to manifests")
+    conv.add_argument("files", nargs="+", help="Heimdall YAML (commands, clusters) and JSON (jobs) files")
+    conv.add_argument("-n", "--namespace", default="default", help="namespace of the EcsCommands and EcsJobs")
+    conv.set_defaults(func=cmd_convert)
     op = sub.add_parser("operator", help="run the operator (kopf) against the current kubeconfig")
     op.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     op.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")

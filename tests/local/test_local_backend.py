@@ -163,3 +163,17 @@ def test_rerun_after_crash_adopts_running_tasks(tmp_path: Path, state: Path) -> 
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("TaskAdopted:") == 2 and "TaskLaunched:" not in done.stderr
     assert len(list(state.glob("tasks/*/task.json"))) == 2
+
+
+def test_converted_seed_examples_run_end_to_end(tmp_path: Path, state: Path) -> None:
+    data = ROOT / "tests" / "data" / "heimdall"
+    files = [str(data / n) for n in ("commands.yaml", "clusters.yaml", "job.json")]
+    converted = subprocess.run(
+        [sys.executable, "-m", "ecsjob_operator.cli", "convert", *files], capture_output=True, text=True, timeout=30
+    )
+    assert converted.returncode == 0, converted.stderr
+    path = tmp_path / "converted.yaml"
+    path.write_text(converted.stdout.replace("pollingInterval: 30s", "pollingInterval: 1s"))
+    done = run(path, state)
+    assert done.returncode == 0, done.stderr
+    assert "Task name: heimdall-job-" in done.stdout and "Completed: all 2 task(s) succeeded" in done.stderr

@@ -9,6 +9,7 @@ import yaml
 
 from ecsjob_operator.crdgen import PRESERVE, render_all
 from ecsjob_operator.models import EcsCluster, EcsCommand, EcsJob
+from support.schemas import as_jsonschema, crd_schemas
 
 ROOT = Path(__file__).parents[2]
 SAMPLES = sorted((ROOT / "manifests" / "samples").glob("*.yaml"))
@@ -27,11 +28,6 @@ def walk(node: Any) -> list[dict[str, Any]]:
     if isinstance(node, list):
         return [n for v in node for n in walk(v)]
     return []
-
-
-def crd_schemas() -> dict[str, dict[str, Any]]:
-    docs = [yaml.safe_load(t) for n, t in render_all().items() if n != "kustomization.yaml"]
-    return {d["spec"]["names"]["kind"]: d["spec"]["versions"][0]["schema"]["openAPIV3Schema"] for d in docs}
 
 
 @pytest.mark.parametrize("kind", ["EcsJob", "EcsCommand", "EcsCluster"])
@@ -59,20 +55,6 @@ def test_job_printer_columns_and_names() -> None:
     assert doc["spec"]["versions"][0]["subresources"] == {"status": {}}
     cluster = yaml.safe_load(render_all()["ecsclusters.yaml"])
     assert cluster["spec"]["scope"] == "Cluster" and cluster["spec"]["names"]["shortNames"] == ["ecl"]
-
-
-def as_jsonschema(node: Any) -> Any:
-    """OpenAPI v3 as the API server applies it: nullable allows null, unknown fields are refused."""
-    if isinstance(node, list):
-        return [as_jsonschema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: as_jsonschema(v) for k, v in node.items() if k not in ("nullable", PRESERVE)}
-    if node.get("nullable"):
-        out = {"anyOf": [out, {"type": "null"}]}
-    elif "properties" in node and not node.get(PRESERVE):
-        out["additionalProperties"] = False
-    return out
 
 
 def sample_docs() -> list[tuple[str, dict[str, Any]]]:

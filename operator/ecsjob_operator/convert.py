@@ -1,0 +1,120 @@
+"""`ecsjob convert`: Heimdall command/cluster YAML and job JSON -> EcsCommand/EcsCluster/EcsJob.
+
+Pure: documents in, manifests (dicts) and warnings out; the CLI reads the files. Keys go from
+snake_case to camelCase; `task_definition_template` becomes an inline `taskDefinition` when the
+file can be read (so the result runs in a cluster), `taskDefinitionFile` otherwise (for
+`ecsjob run`). `max_fail_count` keeps its documented meaning (retries per task).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+
+from .models import API_VERSION
+
+ReadTemplate = Callable[[str], str | None]
+DROPPED = ("plugin",)  # Heimdall-only keys
+
+
+@dataclass
+class Converted:
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def k8s_name(name: str) -> str:
+    """A DNS-1123 subdomain: lowercase alphanumerics, '-' and '.', at most 253 characters."""
+    cleaned = re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
+    return cleaned[:253] or "unnamed"
+
+
+def camel(value: Any) -> Any:
+    """snake_case keys to camelCase, recursively; user tag maps are kept as they are."""
+    if isinstance(value, list):
+        return [camel(v) for v in value]
+    if isinstance(value, dict):
+        return {to_camel(k) if "_" in k else k: v if k == "tags" else camel(v) for k, v in value.items()}
+    return value
+
+
+def kind_of(doc: dict[str, Any]) -> str | None:
+    context = doc.get("context") or {}
+    if "command_criteria" in doc or "cluster_criteria" in doc:
+        return "EcsJob"
+    if "cluster_name" in context:
+        return "EcsCluster"
+    if "task_definition_template" in context or "cluster_tags" in doc or doc.get("plugin") == "ecs":
+        return "EcsCommand"
+    return None
+
+
+def convert(documents: list[Any], namespace: str, read_template: ReadTemplate) -> Converted:
+    """Every Heimdall document (a list of commands/clusters, or one job) to a manifest."""
+    out = Converted()
+    items = [d for doc in documents for d in (doc if isinstance(doc, list) else [doc]) if isinstance(d, dict)]
+    for item in items:
+        kind = kind_of(item)
+        if kind is None:
+            out.warnings.append(f"skipped {item.get('name', '?')!r}: not an ECS command, cluster or job")
+            continue
+        out.manifests.append(_manifest(kind, item, namespace, read_template, out.warnings))
+    return out
+
+
+def _manifest(
+    kind: str, item: dict[str, Any], namespace: str, read: ReadTemplate, warnings: list[str]
+) -> dict[str, Any]:
+    name = k8s_name(str(item.get("name", kind.lower())))
+    metadata: dict[str, Any] = {"name": name}
+    if kind != "EcsCluster":
+        metadata["namespace"] = namespace
+    if name != item.get("name"):
+        metadata["annotations"] = {"ecsjob.io/heimdall-name": str(item.get("name"))}
+    context = camel(item.get("context") or {})
+    if kind == "EcsJob":
+        spec: dict[str, Any] = {
+            "version": item.get("version"),
+            "commandCriteria": item.get("command_criteria"),
+            "clusterCriteria": item.get("cluster_criteria"),
+            "context": context or None,
+        }
+        return {
+            "apiVersion": API_VERSION,
+            "kind": kind,
+            "metadata": metadata,
+            "spec": {k: v for k, v in spec.items() if v is not None},
+        }
+    if kind == "EcsCommand":
+        context = _template(context, read, warnings, name)
+    spec = {
+        "tags": item.get("tags") or [],
+        "status": item.get("status", "active"),
+        "version": item.get("version"),
+        "description": item.get("description"),
+        "context": context,
+    }
+    if kind == "EcsCommand":
+        spec["clusterTags"] = item.get("cluster_tags") or []
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": metadata,
+        "spec": {k: v for k, v in spec.items() if v is not None},
+    }
+
+
+def _template(context: dict[str, Any], read: ReadTemplate, warnings: list[str], name: str) -> dict[str, Any]:
+    path = context.pop("taskDefinitionTemplate", None)
+    if path is None:
+        return context
+    text = read(path)
+    if text is None:
+        warnings.append(f"{name}: cannot read {path}; kept as taskDefinitionFile (works with `ecsjob run` only)")
+        return {"taskDefinitionFile": path, **context}
+    return {"taskDefinition": json.loads(text), **context}
