@@ -23,8 +23,8 @@ from .durations import parse_duration
 from .engine import Engine, StepResult
 from .errors import FieldError, from_validation_error
 from .identity import DEFAULT_PREFIX, PrefixError, check_prefix
-from .models import EcsCluster, EcsCommand, EcsJobStatus
-from .reconcile import parse_iso
+from .models import GROUP, VERSION, EcsCluster, EcsCommand, EcsJobStatus
+from .reconcile import logs_pointer, parse_iso
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -213,6 +213,43 @@ def cmd_operator(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    """The representative task's logs (or index I's) of an EcsJob in the cluster, as `run` prints them."""
+    import kubernetes
+
+    try:
+        kubernetes.config.load_kube_config()
+        _, active = kubernetes.config.list_kube_config_contexts()
+        namespace = args.namespace or active.get("context", {}).get("namespace") or "default"
+    except (kubernetes.config.ConfigException, OSError):
+        kubernetes.config.load_incluster_config()
+        namespace = args.namespace or "default"
+    api = kubernetes.client.CustomObjectsApi()
+    try:
+        body = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "ecsjobs", args.name)
+    except kubernetes.client.ApiException as exc:
+        say(f"cannot read EcsJob {namespace}/{args.name}: {exc.status} {exc.reason}")
+        return EXIT_FAILED
+    status = EcsJobStatus.model_validate(body.get("status") or {})
+    pointer, succeeded = status.logs, status.phase == "Succeeded"
+    if args.index is not None:
+        tasks = status.tasks or []
+        if not 0 <= args.index < len(tasks) or status.context is None:
+            say(f"EcsJob {namespace}/{args.name} has no task index {args.index}")
+            return EXIT_INVALID
+        task = tasks[args.index]
+        pointer, succeeded = logs_pointer(status.context, task, failed=False), task.phase == "Succeeded"
+    if pointer is None:
+        say(
+            f"EcsJob {namespace}/{args.name} has no logs yet (phase {status.phase}; "
+            "a job points at logs when it finishes, or use --index)"
+        )
+        return EXIT_FAILED
+    events = make_backend(args.backend).fetch_logs(pointer)
+    print(format_logs(pointer.stream, events), end="", file=sys.stdout if succeeded else sys.stderr, flush=True)
+    return EXIT_OK
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Heimdall YAML/JSON files -> multi-document YAML of EcsCommand/EcsCluster/EcsJob on stdout."""
     from .convert import convert
@@ -259,6 +296,12 @@ def parser() -> argparse.ArgumentParser:
     crds = sub.add_parser("crds", help="print the CRDs generated from the models")
     crds.add_argument("--out", help="write one file per CRD into this folder instead")
     crds.set_defaults(func=cmd_crds)
+    logs = sub.add_parser("logs", help="print the CloudWatch logs of an EcsJob in the cluster")
+    logs.add_argument("name", help="EcsJob name")
+    logs.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    logs.add_argument("--index", type=int, help="this task index's current attempt instead of the representative task")
+    logs.add_argument("--backend", choices=("aws", "local"), default=os.environ.get("ECSJOB_BACKEND", "aws"))
+    logs.set_defaults(func=cmd_logs)
     conv = sub.add_parser("convert", help="convert Heimdall command/cluster YAML and job JSON to manifests")
     conv.add_argument("files", nargs="+", help="Heimdall YAML (commands, clusters) and JSON (jobs) files")
     conv.add_argument("-n", "--namespace", default="default", help="namespace of the EcsCommands and EcsJobs")

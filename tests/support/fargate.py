@@ -82,9 +82,11 @@ class FakeFargate:
         group: str = "/ecs/batch-jobs",
         prefix: str = "ecs",
         container: str = "main",
-        start_ms: int = 1_700_000_000_000,
+        start_ms: int | None = None,
     ) -> str:
         stream = f"{prefix}/{container}/{arn.rsplit('/', 1)[-1]}"
+        if start_ms is None:  # CloudWatch refuses events older than 14 days
+            start_ms = int((datetime.now(UTC).timestamp() - 60) * 1000)
         with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
             self.logs.create_log_group(logGroupName=group)
         self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
