@@ -226,7 +226,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         namespace = args.namespace or "default"
     api = kubernetes.client.CustomObjectsApi()
     try:
-        body: dict[str, Any] = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "ecsjobs", args.name)
+        body = dict(api.get_namespaced_custom_object(GROUP, VERSION, namespace, "ecsjobs", args.name))
     except kubernetes.client.ApiException as exc:
         say(f"cannot read EcsJob {namespace}/{args.name}: {exc.status} {exc.reason}")
         return EXIT_FAILED
