@@ -224,7 +224,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     except (kubernetes.config.ConfigException, OSError):
         kubernetes.config.load_incluster_config()
         namespace = args.namespace or "default"
-    api = kubernetes.client.CustomObjectsApi()
+    api: Any = kubernetes.client.CustomObjectsApi()
     try:
         body = dict(api.get_namespaced_custom_object(GROUP, VERSION, namespace, "ecsjobs", args.name))
     except kubernetes.client.ApiException as exc:
