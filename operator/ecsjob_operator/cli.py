@@ -24,7 +24,7 @@ from .engine import Engine, StepResult
 from .errors import FieldError, from_validation_error
 from .identity import DEFAULT_PREFIX, PrefixError, check_prefix
 from .models import GROUP, VERSION, EcsCluster, EcsCommand, EcsJobStatus
-from .reconcile import logs_pointer, parse_iso
+from .status import logs_pointer, parse_iso
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -238,7 +238,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             say(f"EcsJob {namespace}/{args.name} has no task index {args.index}")
             return EXIT_INVALID
         task = tasks[args.index]
-        pointer, succeeded = logs_pointer(status.context, task, failed=False), task.phase == "Succeeded"
+        pointer, succeeded = logs_pointer(status.context, task), task.phase == "Succeeded"
     if pointer is None:
         say(
             f"EcsJob {namespace}/{args.name} has no logs yet (phase {status.phase}; "

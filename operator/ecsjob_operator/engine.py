@@ -31,13 +31,11 @@ from .reconcile import (
     adoptable,
     decide,
     initial_tasks,
-    mark_invalid,
     record_launch,
-    set_condition,
     stop_all,
-    summarize,
 )
 from .selection import resolve_layers, template_source
+from .status import mark_invalid, set_condition, summarize
 
 log = logging.getLogger(__name__)
 # DescribeTasks takes at most 100 ARNs per call.

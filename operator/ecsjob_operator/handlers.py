@@ -19,7 +19,8 @@ import kopf
 from .jobs import JobRuntime, status_patch
 from .metrics import Metrics
 from .models import GROUP, VERSION, EcsJobStatus
-from .reconcile import Event, waits_for_catalog
+from .reconcile import Event
+from .status import waits_for_catalog
 
 FINALIZER = "ecsjob.io/stop-tasks"
 TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))

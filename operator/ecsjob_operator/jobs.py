@@ -17,7 +17,8 @@ from . import __version__
 from .backend import TemplateError
 from .engine import Engine, LoadTemplate, StepResult, utcnow
 from .models import EcsCluster, EcsCommand, EcsJobStatus
-from .reconcile import Event, JobRef, next_poll_seconds, waits_for_catalog
+from .reconcile import Event, JobRef
+from .status import next_poll_seconds, waits_for_catalog
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"ecsjob-operator/{__version__}"

@@ -9,21 +9,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from .durations import parse_duration
-from .errors import FieldError
 from .identity import task_name
-from .models import Condition, EcsJobStatus, LogsPointer, MergedContext, TaskStatus
+from .models import EcsJobStatus, MergedContext, TaskStatus
+from .status import FINISHED, is_true, iso, logs_pointer, parse_iso, set_condition, summarize
 
-FINISHED = ("Succeeded", "Failed", "Invalid")
-RUNNING_TASK = ("Pending", "Running")
 # ECS stop codes after which exit codes decide; any other stop is a failure.
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html#ECS-Type-Task-stopCode
 CLEAN_STOP_CODES = (None, "EssentialContainerExited")
-# A job whose only problem is that no EcsCommand/EcsCluster matches is re-checked when they change.
-NO_MATCH = "NoMatchingContext"
-SELECTION_PATHS = ("spec.commandCriteria", "spec.clusterCriteria")
 LAUNCH_BACKOFF_CAP = 300  # seconds; RunTask capacity failures can last minutes
 
 
@@ -97,17 +92,6 @@ class Outcome:
     success: bool
     exit_code: int | None
     reason: str
-
-
-# --- time helpers ---------------------------------------------------------------------------
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 # --- classification -------------------------------------------------------------------------
@@ -247,7 +231,7 @@ def _finish_failed(
     st.completion_time = iso(now)
     set_condition(st, "Failed", "True", reason, message, now)
     set_condition(st, "Progressing", "False", reason, message, now)
-    st.logs = logs_pointer(ctx, rep, failed=True)
+    st.logs = logs_pointer(ctx, rep)
     d.events.append(Event("Warning", reason, message))
 
 
@@ -259,14 +243,14 @@ def _finish_succeeded(d: Decision, ctx: MergedContext, now: datetime) -> None:
     st.completion_time = iso(now)
     set_condition(st, "Complete", "True", "AllTasksSucceeded", message, now)
     set_condition(st, "Progressing", "False", "AllTasksSucceeded", message, now)
-    st.logs = logs_pointer(ctx, last, failed=False)
+    st.logs = logs_pointer(ctx, last)
     d.events.append(Event("Normal", "Completed", message))
 
 
 def _suspend(d: Decision, now: datetime) -> None:
     st = d.status
     stopped = _stop_running(d, f"ecsjob: job {st.job_id} suspended")
-    if not _is_true(st, "Suspended"):
+    if not is_true(st, "Suspended"):
         message = f"job suspended; {stopped} running task(s) stopped"
         set_condition(st, "Suspended", "True", "JobSuspended", message, now)
         set_condition(st, "Progressing", "False", "JobSuspended", message, now)
@@ -275,7 +259,7 @@ def _suspend(d: Decision, now: datetime) -> None:
 
 def _resume_and_launch(d: Decision, now: datetime) -> None:
     st = d.status
-    if _is_true(st, "Suspended"):
+    if is_true(st, "Suspended"):
         set_condition(st, "Suspended", "False", "JobResumed", "job resumed", now)
         st.start_time = None  # like a Kubernetes Job: the timeout restarts on resume
         d.events.append(Event("Normal", "Resumed", "job resumed"))
@@ -324,130 +308,6 @@ def record_launch(
     message = f"RunTask for task {launch.index} did not start a task ({failure}); retrying in {delay}s"
     set_condition(status, "Progressing", "True", "LaunchDelayed", message, now)
     return Event("Warning", "LaunchDelayed", message)
-
-
-# --- status helpers -------------------------------------------------------------------------
-
-
-def set_condition(st: EcsJobStatus, type_: str, status: str, reason: str, message: str, now: datetime) -> None:
-    """Upsert a condition; lastTransitionTime moves only when its status changes."""
-    conditions = st.conditions = list(st.conditions or [])
-    for i, c in enumerate(conditions):
-        if c.type == type_:
-            moved = c.status != status
-            conditions[i] = Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=iso(now) if moved else c.last_transition_time,
-            )
-            return
-    conditions.append(
-        Condition(
-            type=type_,
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=iso(now),
-        )
-    )
-
-
-def _is_true(st: EcsJobStatus, type_: str) -> bool:
-    return any(c.type == type_ and c.status == "True" for c in st.conditions or [])
-
-
-def waits_for_catalog(st: EcsJobStatus) -> bool:
-    """Invalid only because no EcsCommand/EcsCluster matched (yet): worth re-checking on changes."""
-    return st.phase == "Invalid" and any(
-        c.type == "Invalid" and c.status == "True" and c.reason == NO_MATCH for c in st.conditions or []
-    )
-
-
-def derive_phase(st: EcsJobStatus) -> str:
-    for type_, phase in (
-        ("Invalid", "Invalid"),
-        ("Complete", "Succeeded"),
-        ("Failed", "Failed"),
-        ("Suspended", "Suspended"),
-    ):
-        if _is_true(st, type_):
-            return phase
-    return "Running" if st.start_time else "Pending"
-
-
-def summarize(st: EcsJobStatus, now: datetime) -> None:
-    """Derive counters, phase, Progressing and the message from the tasks and conditions."""
-    ctx, tasks = st.context, st.tasks or []
-    max_fail = ctx.max_fail_count if ctx else 0
-    st.task_count = len(tasks)
-    st.active = sum(1 for t in tasks if t.phase == "Running")
-    st.succeeded = sum(1 for t in tasks if t.phase == "Succeeded")
-    st.retries = sum(min(len(t.failed_arns), max_fail) for t in tasks)
-    st.failed_arns = [arn for t in tasks for arn in t.failed_arns]
-    st.progress = f"{st.succeeded}/{st.task_count}"
-    st.phase = derive_phase(st)  # type: ignore[assignment]
-    if st.phase in ("Running", "Pending"):
-        waiting = sum(1 for t in tasks if t.phase == "Pending")
-        progress = f"{st.succeeded}/{st.task_count} task(s) succeeded, {st.active} running"
-        progress += f", {waiting} waiting to launch" if waiting else ""
-        progress += f", {st.retries} retr{'y' if st.retries == 1 else 'ies'}" if st.retries else ""
-        delayed = any(t.next_launch_time for t in tasks)
-        reason = "LaunchDelayed" if delayed else ("TasksRunning" if st.active else "Launching")
-        if not delayed or not _is_true(st, "Progressing"):
-            set_condition(st, "Progressing", "True", reason, progress, now)
-        st.message = progress
-    else:
-        st.message = next(
-            (c.message for c in st.conditions or [] if c.status == "True" and c.type != "Progressing"), st.message
-        )
-
-
-def next_poll_seconds(st: EcsJobStatus, now: datetime) -> float:
-    """How long until this job needs looking at: its polling interval, or sooner for a backoff or timeout."""
-    if st.context is None or st.phase in FINISHED:
-        return 0.0
-    wait = float(parse_duration(st.context.polling_interval))
-    moments = [parse_iso(t.next_launch_time) for t in st.tasks or [] if t.next_launch_time]
-    if st.start_time and st.phase != "Suspended":
-        moments.append(parse_iso(st.start_time) + timedelta(seconds=parse_duration(st.context.timeout)))
-    for moment in moments:
-        wait = min(wait, max(0.0, (moment - now).total_seconds()))
-    return wait
-
-
-def logs_pointer(ctx: MergedContext, task: TaskStatus | None, failed: bool) -> LogsPointer | None:
-    """CloudWatch stream of a task: {awslogs-stream-prefix}/{container}/{task id}."""
-    if task is None or not task.arn:
-        return None
-    with_logs = [c for c in ctx.containers if c.logs is not None]
-    if not with_logs:
-        return None
-    container = next((c for c in with_logs if c.essential), with_logs[0])
-    assert container.logs is not None
-    task_id = task.arn.rsplit("/", 1)[-1]
-    prefix = f"{container.logs.stream_prefix}/" if container.logs.stream_prefix else ""
-    return LogsPointer(
-        task_arn=task.arn,
-        group=container.logs.group,
-        stream=f"{prefix}{container.name}/{task_id}",
-        region=container.logs.region or ctx.cluster.region,
-    )
-
-
-def mark_invalid(status: EcsJobStatus, errors: list[FieldError], now: datetime, generation: int | None) -> EcsJobStatus:
-    """The status of a spec that cannot run: phase Invalid, one condition naming every bad field."""
-    st = status.model_copy(deep=True)
-    message = "; ".join(str(e) for e in errors)
-    selection_only = all(e.path in SELECTION_PATHS for e in errors)
-    reason = NO_MATCH if selection_only else "InvalidSpec"
-    set_condition(st, "Invalid", "True", reason, message, now)
-    set_condition(st, "Progressing", "False", reason, message, now)
-    st.observed_generation = generation
-    st.phase = "Invalid"
-    st.message = f"invalid spec: {message}"
-    return st
 
 
 def stop_all(status: EcsJobStatus, reason: str) -> list[Stop]:

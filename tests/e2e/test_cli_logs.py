@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import shutil
 import subprocess
@@ -13,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from support.fargate import CLUSTER, REGION, FakeFargate
+from support.fargate import FakeFargate
+from support.jobs import ecsjob
 from support.moto_server import MotoServer
 from support.operator_env import Kube, OperatorProcess, wait_for
 
 ROOT = Path(__file__).parents[2]
-TEMPLATE = json.loads((ROOT / "manifests" / "samples" / "task-definition.json").read_text())
 
 
 def cli(kubeconfig: Path, moto: MotoServer, *args: str, kubectl: bool = False) -> subprocess.CompletedProcess[str]:
@@ -36,22 +34,7 @@ def test_logs_of_a_finished_job(
     kubeconfig: Path, kube: Kube, operator: OperatorProcess, fargate: FakeFargate, moto_server: MotoServer
 ) -> None:
     name = f"logs-{uuid.uuid4().hex[:6]}"
-    kube.create(
-        "ecsjobs",
-        {
-            "apiVersion": "ecsjob.io/v1alpha1",
-            "kind": "EcsJob",
-            "metadata": {"name": name},
-            "spec": {
-                "command": {"taskDefinition": copy.deepcopy(TEMPLATE), "pollingInterval": "1s", "taskCount": 2},
-                "cluster": {
-                    "clusterName": CLUSTER,
-                    "region": REGION,
-                    "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
-                },
-            },
-        },
-    )
+    kube.create("ecsjobs", ecsjob(name, fargate, taskCount=2))
     status = wait_for(lambda: (s := kube.status(name)).get("active") == 2 and s, what="2 running tasks")
     early = cli(kubeconfig, moto_server, "logs", name)
     assert early.returncode == 1 and "has no logs yet" in early.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import subprocess
@@ -12,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from support.fargate import CLUSTER, REGION, FakeFargate
+from support.fargate import FakeFargate
+from support.jobs import ecsjob
 from support.operator_env import Kube, OperatorProcess, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -31,20 +31,7 @@ def test_kubectl_apply_get_and_describe(
     kubeconfig: Path, kube: Kube, operator: OperatorProcess, fargate: FakeFargate
 ) -> None:
     name = f"kubectl-{uuid.uuid4().hex[:6]}"
-    template = json.loads((ROOT / "manifests" / "samples" / "task-definition.json").read_text())
-    manifest = {
-        "apiVersion": "ecsjob.io/v1alpha1",
-        "kind": "EcsJob",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "command": {"taskDefinition": copy.deepcopy(template), "pollingInterval": "1s", "taskCount": 3},
-            "cluster": {
-                "clusterName": CLUSTER,
-                "region": REGION,
-                "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
-            },
-        },
-    }
+    manifest = ecsjob(name, fargate, taskCount=3)
     kubectl(kubeconfig, "apply", "--validate=false", "-f", "-", stdin=json.dumps(manifest))
 
     def launched() -> dict[str, Any] | None:

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import uuid
 from pathlib import Path
 
-from support.fargate import CLUSTER, REGION, FakeFargate
+from support.fargate import FakeFargate
+from support.jobs import ecsjob
 from support.operator_env import Kube, OperatorProcess, wait_for
 
 ROOT = Path(__file__).parents[2]
-TEMPLATE = json.loads((ROOT / "manifests" / "samples" / "task-definition.json").read_text())
 
 
 def test_metrics_during_a_run(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     before = operator.scrape()
     name = f"metrics-{uuid.uuid4().hex[:6]}"
-    kube.create(
-        "ecsjobs",
-        {
-            "apiVersion": "ecsjob.io/v1alpha1",
-            "kind": "EcsJob",
-            "metadata": {"name": name},
-            "spec": {
-                "command": {
-                    "taskDefinition": copy.deepcopy(TEMPLATE),
-                    "pollingInterval": "1s",
-                    "taskCount": 2,
-                    "maxFailCount": 1,
-                },
-                "cluster": {
-                    "clusterName": CLUSTER,
-                    "region": REGION,
-                    "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
-                },
-            },
-        },
-    )
+    kube.create("ecsjobs", ecsjob(name, fargate, taskCount=2, maxFailCount=1))
     status = wait_for(
         lambda: len([t for t in (kube.status(name).get("tasks") or []) if t.get("arn")]) == 2 and kube.status(name),
         what="2 launched tasks",

@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from ecsjob_operator.identity import job_id
-from support.fargate import CLUSTER, REGION, FakeFargate
+from support.fargate import FakeFargate
+from support.jobs import TEMPLATE, cluster_ctx, ecsjob
 from support.operator_env import Kube, OperatorProcess, wait_for
-
-ROOT = Path(__file__).parents[2]
-TEMPLATE = json.loads((ROOT / "manifests" / "samples" / "task-definition.json").read_text())
 
 
 def name() -> str:
     return f"job-{uuid.uuid4().hex[:8]}"
-
-
-def cluster_ctx(fargate: FakeFargate) -> dict[str, Any]:
-    return {
-        "clusterName": CLUSTER,
-        "region": REGION,
-        "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
-    }
-
-
-def inline_job(job_name: str, fargate: FakeFargate, **context: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "ecsjob.io/v1alpha1",
-        "kind": "EcsJob",
-        "metadata": {"name": job_name},
-        "spec": {
-            "command": {"taskDefinition": copy.deepcopy(TEMPLATE), "pollingInterval": "1s"},
-            "cluster": cluster_ctx(fargate),
-            "context": context,
-        },
-    }
 
 
 def tasks_of(fargate: FakeFargate, job: dict[str, Any]) -> list[Any]:
@@ -58,7 +33,7 @@ def running_tasks(fargate: FakeFargate, status: dict[str, Any]) -> list[str]:
 
 def test_success_with_three_tasks(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    kube.create("ecsjobs", inline_job(job, fargate, taskCount=3))
+    kube.create("ecsjobs", ecsjob(job, fargate, taskCount=3))
     status = wait_for(lambda: len(running_tasks(fargate, s := kube.status(job))) == 3 and s, what="3 running tasks")
     assert status["phase"] == "Running" and status["jobId"] and status["progress"] == "0/3"
     for task in status["tasks"]:
@@ -78,7 +53,7 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def test_retry_then_success(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    kube.create("ecsjobs", inline_job(job, fargate, taskCount=1, maxFailCount=2))
+    kube.create("ecsjobs", ecsjob(job, fargate, taskCount=1, maxFailCount=2))
     status = wait_for(lambda: running_tasks(fargate, s := kube.status(job)) and s, what="a running task")
     first = fargate.finish_index(status["tasks"][0]["taskName"], 1)
     status = wait_for(
@@ -94,7 +69,7 @@ def test_retries_exhausted_fail_the_job_and_stop_the_others(
     kube: Kube, operator: OperatorProcess, fargate: FakeFargate
 ) -> None:
     job = name()
-    created = kube.create("ecsjobs", inline_job(job, fargate, taskCount=2, maxFailCount=0))
+    created = kube.create("ecsjobs", ecsjob(job, fargate, taskCount=2, maxFailCount=0))
     status = wait_for(lambda: len(running_tasks(fargate, s := kube.status(job))) == 2 and s, what="2 running tasks")
     fargate.finish_index(status["tasks"][0]["taskName"], 3)
     done = kube.wait_phase(job, "Succeeded", "Failed")
@@ -106,7 +81,7 @@ def test_retries_exhausted_fail_the_job_and_stop_the_others(
 
 def test_timeout(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    created = kube.create("ecsjobs", inline_job(job, fargate, taskCount=2, timeout="2s"))
+    created = kube.create("ecsjobs", ecsjob(job, fargate, taskCount=2, timeout="2s"))
     done = kube.wait_phase(job, "Succeeded", "Failed", timeout=20)
     assert done["phase"] == "Failed" and condition(done, "Failed")["reason"] == "Timeout"
     tasks = tasks_of(fargate, created)
@@ -115,7 +90,7 @@ def test_timeout(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) ->
 
 def test_invalid_spec_then_fixed(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    body = inline_job(
+    body = ecsjob(
         job,
         fargate,
         cpu=300,
@@ -147,7 +122,7 @@ def test_an_invalid_job_does_not_stop_others(kube: Kube, operator: OperatorProce
             "spec": {"commandCriteria": ["type:none"], "cluster": {"clusterName": "x"}},
         },
     )
-    kube.create("ecsjobs", inline_job(good, fargate))
+    kube.create("ecsjobs", ecsjob(good, fargate))
     assert "no active EcsCommand" in condition(kube.wait_phase(bad, "Invalid"), "Invalid")["message"]
     status = wait_for(lambda: running_tasks(fargate, s := kube.status(good)) and s, what="the good job")
     fargate.finish_index(status["tasks"][0]["taskName"], 0)
@@ -232,7 +207,7 @@ def test_allowed_namespaces_refuse_others(kube: Kube, operator: OperatorProcess,
 
 def test_delete_while_running_stops_tasks(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    created = kube.create("ecsjobs", inline_job(job, fargate, taskCount=2))
+    created = kube.create("ecsjobs", ecsjob(job, fargate, taskCount=2))
     wait_for(lambda: len(running_tasks(fargate, kube.status(job))) == 2, what="2 running tasks")
     assert "ecsjob.io/stop-tasks" in (kube.job(job) or {})["metadata"]["finalizers"]
     kube.delete_job(job)
@@ -244,7 +219,7 @@ def test_delete_while_running_stops_tasks(kube: Kube, operator: OperatorProcess,
 
 def test_suspend_and_resume(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    created = kube.create("ecsjobs", inline_job(job, fargate, taskCount=2))
+    created = kube.create("ecsjobs", ecsjob(job, fargate, taskCount=2))
     wait_for(lambda: len(running_tasks(fargate, kube.status(job))) == 2, what="2 running tasks")
     kube.patch_job(job, {"spec": {"suspend": True}})
     status = kube.wait_phase(job, "Suspended")
@@ -259,7 +234,7 @@ def test_suspend_and_resume(kube: Kube, operator: OperatorProcess, fargate: Fake
 
 def test_operator_killed_mid_job_and_restarted(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    kube.create("ecsjobs", inline_job(job, fargate, taskCount=3, maxFailCount=2))
+    kube.create("ecsjobs", ecsjob(job, fargate, taskCount=3, maxFailCount=2))
     status = wait_for(lambda: len(running_tasks(fargate, s := kube.status(job))) == 3 and s, what="3 running tasks")
     fargate.finish_index(status["tasks"][0]["taskName"], 0)
     fargate.finish_index(status["tasks"][1]["taskName"], 5)
@@ -279,7 +254,7 @@ def test_operator_killed_mid_job_and_restarted(kube: Kube, operator: OperatorPro
 
 def test_finished_jobs_are_not_polled(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
     job = name()
-    uid = kube.create("ecsjobs", inline_job(job, fargate))["metadata"]["uid"]
+    uid = kube.create("ecsjobs", ecsjob(job, fargate))["metadata"]["uid"]
     status = wait_for(lambda: running_tasks(fargate, s := kube.status(job)) and s, what="a running task")
     fargate.finish_index(status["tasks"][0]["taskName"], 0)
     kube.wait_phase(job, "Succeeded")

@@ -16,7 +16,8 @@ import pytest
 import yaml
 from kmock._internal import enums
 
-from support.fargate import CLUSTER, REGION, FakeFargate
+from support.fargate import FakeFargate
+from support.jobs import ecsjob
 from support.kube import EmulatorThread
 from support.operator_env import Kube, OperatorProcess, wait_for
 
@@ -62,22 +63,8 @@ def test_operator_requests_are_all_allowed_by_its_role(
     name = f"rbac-{uuid.uuid4().hex[:6]}"
     template = (ROOT / "manifests" / "samples" / "task-definition.json").read_text()
     kube.core.create_namespaced_config_map("default", {"metadata": {"name": name}, "data": {"td.json": template}})
-    kube.create(
-        "ecsjobs",
-        {
-            "apiVersion": "ecsjob.io/v1alpha1",
-            "kind": "EcsJob",
-            "metadata": {"name": name},
-            "spec": {
-                "command": {"taskDefinitionRef": {"configMapName": name, "key": "td.json"}, "pollingInterval": "1s"},
-                "cluster": {
-                    "clusterName": CLUSTER,
-                    "region": REGION,
-                    "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
-                },
-            },
-        },
-    )
+    ref = {"taskDefinitionRef": {"configMapName": name, "key": "td.json"}, "taskDefinition": None}
+    kube.create("ecsjobs", ecsjob(name, fargate, command=ref))
     status: dict[str, Any] = wait_for(lambda: (s := kube.status(name)).get("active") == 1 and s, what="a running task")
     assert status["context"]["taskDefinitionSource"] == f"configMap:{name}/td.json"
     assert json.loads(template)["family"] == status["context"]["family"]

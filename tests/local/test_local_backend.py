@@ -39,6 +39,21 @@ def run(path: Path, state: Path, timeout: float = 60) -> subprocess.CompletedPro
     )
 
 
+def start_running(path: Path, state: Path) -> subprocess.Popen[str]:
+    """`ecsjob run` in the background, returned once it reports its tasks running (an event, not a sleep)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ECSJOB_LOCAL_DIR": str(state)},
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "Running:" in line:
+            break
+    return proc
+
+
 def wait_for_results(state: Path, count: int, timeout: float = 10) -> int:
     """Poll (0.05 s) until `count` tasks have written their result, as a stopped ECS task reaches STOPPED."""
     deadline = time.monotonic() + timeout
@@ -122,17 +137,7 @@ def test_invalid_manifest_exits_2_and_launches_nothing(tmp_path: Path, state: Pa
 
 def test_ctrl_c_stops_tasks_and_exits_130(tmp_path: Path, state: Path) -> None:
     path = manifest(tmp_path, "sleep 60", count=2)
-    env = {**os.environ, "ECSJOB_LOCAL_DIR": str(state)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path)],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:  # wait for the launch event, not a sleep
-        if "Running:" in line:
-            break
+    proc = start_running(path, state)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 130
     assert wait_for_results(state, 2) == 2
@@ -144,17 +149,7 @@ def test_rerun_after_crash_adopts_running_tasks(tmp_path: Path, state: Path) -> 
     flag = tmp_path / "go"
     script = f"while [ ! -f {flag} ]; do sleep 0.05; done; echo done"
     path = manifest(tmp_path, script, count=2, uid="0b9c7e6a-crash-test")
-    env = {**os.environ, "ECSJOB_LOCAL_DIR": str(state)}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "ecsjob_operator.cli", "run", "-f", str(path)],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert first.stderr is not None
-    for line in first.stderr:
-        if "Running:" in line:
-            break
+    first = start_running(path, state)
     first.kill()  # a crash: no chance to stop anything
     first.wait()
     assert len(list(state.glob("tasks/*/task.json"))) == 2

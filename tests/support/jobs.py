@@ -28,16 +28,33 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def job_spec(fargate: FakeFargate, **context: Any) -> dict[str, Any]:
-    """An inline job on the fake cluster; keyword arguments go to the job context."""
+def cluster_ctx(fargate: FakeFargate) -> dict[str, Any]:
+    """The fake cluster as a cluster context."""
     return {
-        "command": {"taskDefinition": copy.deepcopy(TEMPLATE), "pollingInterval": "1s"},
-        "cluster": {
-            "clusterName": CLUSTER,
-            "region": REGION,
-            "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
-        },
+        "clusterName": CLUSTER,
+        "region": REGION,
+        "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
+    }
+
+
+def job_spec(fargate: FakeFargate, command: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+    """An inline job on the fake cluster; `command` entries replace the sample's (None drops one),
+    keyword arguments go to the job context."""
+    merged = {"taskDefinition": copy.deepcopy(TEMPLATE), "pollingInterval": "1s", **(command or {})}
+    return {
+        "command": {k: v for k, v in merged.items() if v is not None},
+        "cluster": cluster_ctx(fargate),
         "context": context,
+    }
+
+
+def ecsjob(name: str, fargate: FakeFargate, command: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+    """The same as a whole EcsJob manifest."""
+    return {
+        "apiVersion": "ecsjob.io/v1alpha1",
+        "kind": "EcsJob",
+        "metadata": {"name": name},
+        "spec": job_spec(fargate, command, **context),
     }
 
 

@@ -11,10 +11,9 @@ from ecsjob_operator.reconcile import (
     adoptable,
     classify,
     decide,
-    iso,
     record_launch,
-    set_condition,
 )
+from ecsjob_operator.status import iso, set_condition
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 JOB = JobRef(name="j", namespace="ns", uid="uid-1", job_id="3f2a9c1b7d4e", prefix="heimdall-job")
