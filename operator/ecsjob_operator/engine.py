@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from .backend import Backend, LaunchRequest, TemplateError, TransientError
 from .durations import parse_duration
-from .errors import FieldError, from_validation_error
+from .errors import FieldError, validate_all
 from .identity import client_token, job_id, task_tags
 from .merge import MergeInput, merge, redact, strip_read_only
 from .models import EcsCluster, EcsCommand, EcsJobSpec, EcsJobStatus, JobContext, MergedCluster, Resolved
@@ -149,7 +147,10 @@ class Engine:
         now = self.clock()
         st = status.model_copy(deep=True)
         st.job_id = job_id(job.uid)
-        result = self._merge(job, spec, commands, clusters, load_template)
+        try:
+            result = self._merge(job, spec, commands, clusters, load_template)
+        except TransientError as exc:  # e.g. DescribeTaskDefinition throttled: not the spec's fault
+            return self._transient(st, "DescribeTaskDefinition", exc, now)
         if isinstance(result, list):
             st = mark_invalid(st, result, now, generation)
             return StepResult(st, [Event("Warning", "InvalidSpec", st.message or "")])
@@ -175,22 +176,21 @@ class Engine:
         clusters: Sequence[EcsCluster],
         load_template: LoadTemplate,
     ) -> list[FieldError] | tuple[Any, dict[str, Any], Resolved, str | None]:
-        try:
-            parsed = EcsJobSpec.model_validate(spec)
-        except ValidationError as exc:
-            return from_validation_error(exc, "spec")
+        parsed, errors = validate_all(EcsJobSpec, spec, "spec")
+        if parsed is None:
+            return errors
         layers = resolve_layers(parsed, job.namespace, commands, clusters)
         if isinstance(layers, list):
-            return layers
+            return errors + layers
         source = template_source(layers)
         if isinstance(source, FieldError):
-            return [source]
+            return [*errors, source]
         kind, value = source
         try:
             template = self._load(kind, value, layers.command.task_definition, layers.cluster.region, load_template)
-        except (TemplateError, TransientError) as exc:
+        except TemplateError as exc:
             field_name = {"configMap": "taskDefinitionRef", "arn": "taskDefinitionArn", "file": "taskDefinitionFile"}
-            return [FieldError(f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}", str(exc))]
+            return [*errors, FieldError(f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}", str(exc))]
         inp = MergeInput(
             job=parsed.context or JobContext(),
             command=layers.command,
@@ -203,8 +203,8 @@ class Engine:
             require_network=self.backend.requires_network,
         )
         merged = merge(inp)
-        if merged.errors or merged.context is None:
-            return merged.errors
+        if errors or merged.errors or merged.context is None:
+            return errors + merged.errors
         unchanged = kind == "arn" and merged.task_definition == strip_read_only(template)
         reuse = value if unchanged else None
         log.debug("merged task definition %s", redact(merged.task_definition))

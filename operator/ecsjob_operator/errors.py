@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,34 @@ def from_validation_error(exc: ValidationError, prefix: str) -> list[FieldError]
             message = "is required"
         errors.append(FieldError(path, message))
     return errors
+
+
+def validate_all(model: type[M], data: Any, prefix: str) -> tuple[M | None, list[FieldError]]:
+    """Validate, and on errors validate again without the offending fields, so that the caller
+    can go on checking the rest (merge rules, limits) and report every problem at once."""
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        errors = from_validation_error(exc, prefix)
+        cleaned = copy.deepcopy(data)
+        for loc in sorted((e["loc"] for e in exc.errors()), key=lambda loc: [str(p) for p in loc], reverse=True):
+            _drop(cleaned, loc)
+        try:
+            return model.model_validate(cleaned), errors
+        except ValidationError:
+            return None, errors
+
+
+def _drop(data: Any, loc: tuple[int | str, ...]) -> None:
+    for part in loc[:-1]:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(data, dict):
+        data.pop(loc[-1], None)
+    elif isinstance(data, list) and isinstance(loc[-1], int) and loc[-1] < len(data):
+        del data[loc[-1]]
 
 
 def render(errors: list[FieldError]) -> str:

@@ -83,11 +83,10 @@ class MergeResult:
 
 def merge(inp: MergeInput) -> MergeResult:
     """Merge the layers; return the merged context and task definition, or every error found."""
-    errors: list[FieldError] = []
-    errors += _check_template(inp.template)
-    errors += _check_contexts(inp)
-    if errors:
+    errors = _check_template(inp.template)
+    if errors:  # the rest needs a well-formed template
         return MergeResult(errors=errors)
+    errors += _check_contexts(inp)
     cpu, memory, size_errors = _size(inp)
     errors += size_errors
     task_count = _pick(inp.job.task_count, inp.command.task_count, DEFAULT_TASK_COUNT)

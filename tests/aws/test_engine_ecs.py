@@ -257,11 +257,18 @@ def test_invalid_spec_launches_nothing(
     engine: Engine, clock: Clock, fargate: FakeFargate, moto_server: MotoServer
 ) -> None:
     spec = job_spec(
-        fargate, cpu=300, containerOverrides=[{"name": "main", "environment": [{"name": "TASK_NAME", "value": "x"}]}]
+        fargate,
+        cpu=300,
+        timeout="1 hour",
+        containerOverrides=[{"name": "main", "environment": [{"name": "TASK_NAME", "value": "x"}]}],
     )
     run = Runner(engine, clock, spec)
     assert run.status.phase == "Invalid"
-    assert "spec.context.containerOverrides[0].environment[0].name" in (run.status.message or "")
+    message = run.status.message or ""
+    # every problem at once: a schema error does not hide the merge errors
+    assert 'spec.context.timeout: "1 hour" is not a valid duration' in message
+    assert "spec.context.containerOverrides[0].environment[0].name: TASK_NAME is set by the operator" in message
+    assert "spec.context.cpu: 300 is not a Fargate CPU value" in message
     run.step()
     assert fargate.tasks() == [] and moto_server.calls["RunTask"] == 0
     assert moto_server.calls["RegisterTaskDefinition"] == 0

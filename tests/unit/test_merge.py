@@ -284,7 +284,11 @@ def test_all_problems_reported_at_once() -> None:
             cluster={"clusterName": "c", "maxTaskCount": 10},
         )
     )
-    assert len(result.errors) >= 1  # override errors stop before sizing
+    assert {e.path for e in result.errors} == {
+        "spec.context.containerOverrides[0].name",
+        "spec.context.cpu",
+        "spec.context.taskCount",
+    }
     result = merge(inp(job={"cpu": 300, "taskCount": 50}, cluster={"clusterName": "c", "maxTaskCount": 10}))
     paths = {e.path for e in result.errors}
     assert paths == {"spec.context.cpu", "spec.context.taskCount"}

@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ecsjob_operator.errors import from_validation_error
+from ecsjob_operator.errors import from_validation_error, validate_all
 from ecsjob_operator.models import EcsCluster, EcsCommand, EcsJobSpec
 from ecsjob_operator.selection import Layers, pick, resolve_layers, template_source, version_key
 
@@ -193,3 +193,16 @@ def test_spec_errors_have_field_paths(body: dict, expected: str) -> None:
         EcsJobSpec.model_validate(body)
     messages = [str(e) for e in from_validation_error(err.value, "spec")]
     assert any(m.startswith(expected) for m in messages), messages
+
+
+def test_validate_all_salvages_the_rest_of_a_spec() -> None:
+    spec = {"context": {"timeout": "1 hour", "taskCount": 0, "cpu": 512}, "cluster": {"clusterName": "c"}}
+    parsed, errors = validate_all(EcsJobSpec, spec, "spec")
+    assert [e.path for e in errors] == ["spec.context.taskCount", "spec.context.timeout"]
+    assert parsed is not None and parsed.context is not None and parsed.context.cpu == 512
+    assert spec["context"]["timeout"] == "1 hour"  # the caller's data is untouched
+
+
+def test_validate_all_gives_up_when_a_required_field_is_missing() -> None:
+    parsed, errors = validate_all(EcsJobSpec, {"cluster": {"region": "x"}}, "spec")
+    assert parsed is None and [e.path for e in errors] == ["spec.cluster.clusterName"]
