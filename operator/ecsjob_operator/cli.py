@@ -110,6 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"invalid: unknown top-level field(s) {sorted(extra)}")
         return EXIT_INVALID
     spec = manifest.job.get("spec") or {}
+    if spec.get("suspend") is True:
+        say("invalid: spec.suspend: true means nothing runs; `ecsjob run` needs it false or absent")
+        return EXIT_INVALID
     result = engine.prepare(job, spec, EcsJobStatus(), manifest.commands, manifest.clusters, manifest.load_template)
     report(result)
     if result.status.phase == "Invalid":

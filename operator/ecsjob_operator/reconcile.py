@@ -302,6 +302,7 @@ def record_launch(
             "TaskAdopted" if adopted else "TaskLaunched",
             f"task {launch.index} attempt {launch.attempt} {verb}: {arn}",
         )
+    status.start_time = status.start_time or iso(now)  # the timeout runs even if nothing ever starts
     task.launch_failures += 1
     delay = min(LAUNCH_BACKOFF_CAP, 2**task.launch_failures)
     task.next_launch_time = iso(now + timedelta(seconds=delay))

@@ -70,7 +70,7 @@ def derive_phase(st: EcsJobStatus) -> str:
     ):
         if is_true(st, type_):
             return phase
-    return "Running" if st.start_time else "Pending"
+    return "Running" if any(t.attempts for t in st.tasks or []) else "Pending"
 
 
 def summarize(st: EcsJobStatus, now: datetime) -> None:

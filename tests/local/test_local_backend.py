@@ -172,3 +172,12 @@ def test_converted_seed_examples_run_end_to_end(tmp_path: Path, state: Path) -> 
     done = run(path, state)
     assert done.returncode == 0, done.stderr
     assert "Task name: heimdall-job-" in done.stdout and "Completed: all 2 task(s) succeeded" in done.stderr
+
+
+def test_run_refuses_a_suspended_job(tmp_path: Path, state: Path) -> None:
+    path = manifest(tmp_path, "true")
+    doc = yaml.safe_load(path.read_text())
+    doc["spec"]["suspend"] = True
+    path.write_text(yaml.safe_dump(doc))
+    done = run(path, state)
+    assert done.returncode == 2 and "spec.suspend" in done.stderr and not list(state.glob("tasks/*"))

@@ -238,3 +238,14 @@ def test_condition_transition_time_moves_only_on_change() -> None:
     assert (st.conditions or [])[0].last_transition_time == iso(T0)
     set_condition(st, "Progressing", "False", "C", "c", T0 + timedelta(seconds=9))
     assert (st.conditions or [])[0].last_transition_time == iso(T0 + timedelta(seconds=9))
+
+
+def test_a_job_that_never_manages_to_launch_still_times_out() -> None:
+    d = decide(JOB, EcsJobStatus(job_id=JOB.job_id, context=context(1, timeout="10s")), {}, T0)
+    record_launch(d.status, d.launches[0], None, "ClusterNotFoundException", T0)
+    assert d.status.start_time == iso(T0)
+    later = decide(JOB, d.status, {}, T0 + timedelta(seconds=9))
+    record_launch(later.status, later.launches[0], None, "ClusterNotFoundException", T0 + timedelta(seconds=9))
+    assert later.status.phase == "Pending"
+    done = decide(JOB, later.status, {}, T0 + timedelta(seconds=10))
+    assert done.status.phase == "Failed" and condition(done.status, "Failed") == ("True", "Timeout")
