@@ -11,8 +11,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import kopf
 
@@ -24,6 +25,8 @@ from .status import waits_for_catalog
 
 FINALIZER = "ecsjob.io/stop-tasks"
 TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))
+WORKERS = int(os.environ.get("ECSJOB_WORKERS", "8"))  # threads for engine work (AWS calls)
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -33,7 +36,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.CRITICAL  # our Events are explicit (kopf.event), not log lines
-    settings.execution.max_workers = int(os.environ.get("ECSJOB_WORKERS", "8"))
 
 
 @kopf.index(GROUP, VERSION, "ecscommands")
@@ -70,7 +72,7 @@ async def reconcile(
     commands = list(ecscommands.get(meta.get("namespace"), []))
     clusters = list(ecsclusters.get(None, []))
     started = time.monotonic()
-    result = await asyncio.to_thread(runtime.reconcile, body, commands, clusters)
+    result = await in_worker(memo, runtime.reconcile, body, commands, clusters)
     metrics: Metrics | None = memo.get("metrics")
     if metrics is not None:
         metrics.observe(meta["uid"], result.status.phase, result.events, time.monotonic() - started)
@@ -87,12 +89,17 @@ async def stop_tasks(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The finalizer: a deleted job's running tasks are stopped before the object goes."""
     runtime: JobRuntime = memo.runtime
     try:
-        events = await asyncio.to_thread(runtime.delete, body)
+        events = await in_worker(memo, runtime.delete, body)
     except Exception as exc:  # AWS unreachable: keep the finalizer and retry
         raise kopf.TemporaryError(f"cannot stop the job's tasks yet: {exc}", delay=5) from exc
     post(body, events)
     if memo.get("metrics") is not None:
         memo.metrics.forget(body.metadata.uid)
+
+
+async def in_worker(memo: kopf.Memo, fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking engine work (AWS calls, the RunTask token bucket) on the operator's worker pool."""
+    return await asyncio.get_running_loop().run_in_executor(memo.workers, fn, *args)
 
 
 def post(body: kopf.Body, events: list[Event]) -> None:
@@ -117,7 +124,7 @@ def run_operator(
     """Run kopf with these handlers until SIGINT/SIGTERM."""
     kopf.configure(verbose=verbose, debug=debug, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
     kopf.run(
-        memo=kopf.Memo(runtime=runtime, metrics=metrics),
+        memo=kopf.Memo(runtime=runtime, metrics=metrics, workers=ThreadPoolExecutor(WORKERS, "ecsjob")),
         standalone=standalone,
         peering_name=peering,
         liveness_endpoint=liveness,
