@@ -93,6 +93,7 @@ async def stop_tasks(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     except Exception as exc:  # AWS unreachable: keep the finalizer and retry
         raise kopf.TemporaryError(f"cannot stop the job's tasks yet: {exc}", delay=5) from exc
     post(body, events)
+    memo.setdefault("due", {}).pop(body.metadata.uid, None)
     if memo.get("metrics") is not None:
         memo.metrics.forget(body.metadata.uid)
 

@@ -91,6 +91,8 @@ class JobRuntime:
             )
         result = self.engine.step(job, status, suspend=bool(spec.get("suspend")))
         result.status.observed_generation = generation
+        if result.finished:
+            self._catalogs.pop(job.uid, None)
         return result
 
     def next_poll(self, status: EcsJobStatus) -> float:
