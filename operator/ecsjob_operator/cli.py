@@ -102,14 +102,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             say(f"invalid: {error}")
         return EXIT_INVALID
     engine = Engine(make_backend(args.backend), task_prefix())
-    meta = manifest.job.get("metadata") or {}
-    uid = meta.get("uid") or str(uuid.uuid4())
-    job = engine.job_ref(meta.get("name", "ecsjob"), meta.get("namespace", "default"), uid)
+    meta, spec = manifest.job.get("metadata") or {}, manifest.job.get("spec") or {}
     extra = set(manifest.job) - {"apiVersion", "kind", "metadata", "spec", "status"}
-    if extra:
-        say(f"invalid: unknown top-level field(s) {sorted(extra)}")
+    problems = [f"unknown top-level field(s) {sorted(extra)}"] if extra else []
+    problems += [
+        f"{key} must be a mapping" for key, value in (("metadata", meta), ("spec", spec)) if not isinstance(value, dict)
+    ]
+    if problems:
+        for problem in problems:
+            say(f"invalid: {problem}")
         return EXIT_INVALID
-    spec = manifest.job.get("spec") or {}
+    uid = str(meta.get("uid") or uuid.uuid4())
+    job = engine.job_ref(str(meta.get("name", "ecsjob")), str(meta.get("namespace", "default")), uid)
     if spec.get("suspend") is True:
         say("invalid: spec.suspend: true means nothing runs; `ecsjob run` needs it false or absent")
         return EXIT_INVALID

@@ -68,7 +68,8 @@ class JobRuntime:
         self, body: Mapping[str, Any], commands: Iterable[Mapping[str, Any]], clusters: Iterable[Mapping[str, Any]]
     ) -> StepResult:
         """Prepare a new (or re-edited invalid) job, else step it."""
-        meta, spec = body["metadata"], dict(body.get("spec") or {})
+        meta, raw = body["metadata"], body.get("spec") or {}
+        spec = dict(raw) if isinstance(raw, Mapping) else {"invalid": raw}  # reported as an unknown field
         status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
         job, generation = self.ref(body), meta.get("generation")
         commands, clusters = list(commands), list(clusters)

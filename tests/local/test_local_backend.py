@@ -181,3 +181,30 @@ def test_run_refuses_a_suspended_job(tmp_path: Path, state: Path) -> None:
     path.write_text(yaml.safe_dump(doc))
     done = run(path, state)
     assert done.returncode == 2 and "spec.suspend" in done.stderr and not list(state.glob("tasks/*"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kind: EcsJob\nmetadata: {name: x}\nspec: 5\n", "spec must be a mapping"),
+        ("kind: EcsJob\nmetadata: 7\nspec: {}\n", "metadata must be a mapping"),
+        ("kind: EcsJob\nmetadata: {name: x}\nspec: {}\nextra: 1\n", "unknown top-level field(s) ['extra']"),
+        ("- a\n- b\n", "holds no EcsJob document"),
+        ("kind: EcsJob\nspec: {\n", "cannot read the manifest"),
+        (
+            "kind: EcsCommand\nmetadata: {name: c}\nspec: {context: {}, bogus: 1}\n---\nkind: EcsJob\nspec: {}\n",
+            "EcsCommand.spec.bogus: unknown field",
+        ),
+        (
+            "kind: EcsJob\nmetadata: {name: x}\nspec:\n  command: {taskDefinitionFile: nope.json}\n  cluster: {clusterName: c}\n",
+            "spec.command.taskDefinitionFile: cannot load the task definition from nope.json",
+        ),
+    ],
+)
+def test_bad_manifests_exit_2_and_launch_nothing(tmp_path: Path, state: Path, text: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    done = run(path, state)
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert not list(state.glob("tasks/*"))
