@@ -272,3 +272,30 @@ def test_invalid_spec_launches_nothing(
     run.step()
     assert fargate.tasks() == [] and moto_server.calls["RunTask"] == 0
     assert moto_server.calls["RegisterTaskDefinition"] == 0
+
+
+def test_a_missing_cluster_delays_launches_and_the_job_times_out(
+    engine: Engine, clock: Clock, fargate: FakeFargate
+) -> None:
+    spec = job_spec(fargate, timeout="20s")
+    spec["cluster"]["clusterName"] = "no-such-cluster"
+    run = Runner(engine, clock, spec)
+    run.step()
+    assert run.status.phase == "Pending" and reason_of(run, "Progressing") == "LaunchDelayed"
+    assert any(e.reason == "LaunchDelayed" and "ClusterNotFound" in e.message for e in run.events)
+    assert (run.status.tasks or [])[0].failed_arns == [] and fargate.tasks() == []
+    run.step(25)
+    assert run.status.phase == "Failed" and reason_of(run, "Failed") == "Timeout"
+
+
+def test_server_errors_are_shown_and_retried(
+    engine: Engine, clock: Clock, fargate: FakeFargate, moto_server: MotoServer
+) -> None:
+    run = Runner(engine, clock, job_spec(fargate))
+    run.step()
+    moto_server.inject("DescribeTasks", "error500")
+    run.step()
+    assert run.status.phase == "Running" and reason_of(run, "Progressing") == "AwsError"
+    fargate.finish_index(run.task_name(0), 0)
+    run.step()
+    assert run.status.phase == "Succeeded" and run.status.failed_arns == []
