@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
 from ecsjob_operator.backend import format_logs
 from ecsjob_operator.ecs import EcsBackend
 from ecsjob_operator.engine import Engine
 from support.fargate import FakeFargate
-from support.jobs import Clock, Runner, job_spec
+from support.jobs import TEMPLATE, Clock, Runner, job_spec
 from support.moto_server import MotoServer
 
 
@@ -299,3 +300,38 @@ def test_server_errors_are_shown_and_retried(
     fargate.finish_index(run.task_name(0), 0)
     run.step()
     assert run.status.phase == "Succeeded" and run.status.failed_arns == []
+
+
+def test_task_definition_arn_used_as_is_or_derived(
+    engine: Engine, clock: Clock, fargate: FakeFargate, moto_server: MotoServer
+) -> None:
+    ecs = boto3.client("ecs", region_name="us-west-2")
+    template = {k: v for k, v in TEMPLATE.items() if k not in ("ephemeralStorage", "runtimePlatform")}
+    arn = ecs.register_task_definition(**template)["taskDefinition"]["taskDefinitionArn"]
+    moto_server.reset()
+    spec = job_spec(fargate, command={"taskDefinition": None, "taskDefinitionArn": arn})
+    plain = Runner(engine, clock, spec, uid="plain")
+    assert plain.status.task_definition_arn == arn and moto_server.calls["RegisterTaskDefinition"] == 0
+    env = [{"name": "DATA_SOURCE", "value": "s3://bucket/"}]
+    derived = Runner(
+        engine,
+        clock,
+        job_spec(
+            fargate,
+            command={"taskDefinition": None, "taskDefinitionArn": arn},
+            containerOverrides=[{"name": "main", "environment": env}],
+        ),
+        uid="derived",
+    )
+    assert derived.status.phase == "Pending", derived.status.message
+    assert derived.status.task_definition_arn not in (None, arn) and moto_server.calls["RegisterTaskDefinition"] == 1
+    registered = ecs.describe_task_definition(taskDefinition=derived.status.task_definition_arn)["taskDefinition"]
+    assert registered["family"] == template["family"]
+    assert {"name": "DATA_SOURCE", "value": "s3://bucket/"} in registered["containerDefinitions"][0]["environment"]
+    missing = Runner(
+        engine,
+        clock,
+        job_spec(fargate, command={"taskDefinition": None, "taskDefinitionArn": arn.replace(":1", ":99")}),
+        uid="m",
+    )
+    assert missing.status.phase == "Invalid" and "spec.command.taskDefinitionArn" in (missing.status.message or "")
