@@ -17,6 +17,10 @@ def name() -> str:
     return f"job-{uuid.uuid4().hex[:8]}"
 
 
+def manifest(job_name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "ecsjob.io/v1alpha1", "kind": "EcsJob", "metadata": {"name": job_name}, "spec": spec}
+
+
 def tasks_of(fargate: FakeFargate, job: dict[str, Any]) -> list[Any]:
     """The moto tasks of one job (the tier shares one moto state), by the startedBy prefix."""
     prefix = f"heimdall-job-{job_id(job['metadata']['uid'])}-"
@@ -115,12 +119,7 @@ def test_an_invalid_job_does_not_stop_others(kube: Kube, operator: OperatorProce
     bad, good = name(), name()
     kube.create(
         "ecsjobs",
-        {
-            "apiVersion": "ecsjob.io/v1alpha1",
-            "kind": "EcsJob",
-            "metadata": {"name": bad},
-            "spec": {"commandCriteria": ["type:none"], "cluster": {"clusterName": "x"}},
-        },
+        manifest(bad, {"commandCriteria": ["type:none"], "cluster": {"clusterName": "x"}}),
     )
     kube.create("ecsjobs", ecsjob(good, fargate))
     assert "no active EcsCommand" in condition(kube.wait_phase(bad, "Invalid"), "Invalid")["message"]
@@ -167,12 +166,7 @@ def test_selection_by_criteria_among_versions(kube: Kube, operator: OperatorProc
     job = name()
     kube.create(
         "ecsjobs",
-        {
-            "apiVersion": "ecsjob.io/v1alpha1",
-            "kind": "EcsJob",
-            "metadata": {"name": job},
-            "spec": {"commandCriteria": [tag], "clusterCriteria": ["type:fargate", tag]},
-        },
+        manifest(job, {"commandCriteria": [tag], "clusterCriteria": ["type:fargate", tag]}),
     )
     status = wait_for(lambda: running_tasks(fargate, s := kube.status(job)) and s, what="the selected job")
     assert status["resolved"] == {"command": f"cmd-{tag[5:]}-1-10-0", "cluster": f"cl-{tag[5:]}"}
@@ -191,12 +185,7 @@ def test_allowed_namespaces_refuse_others(kube: Kube, operator: OperatorProcess,
     job = name()
     created = kube.create(
         "ecsjobs",
-        {
-            "apiVersion": "ecsjob.io/v1alpha1",
-            "kind": "EcsJob",
-            "metadata": {"name": job},
-            "spec": {"command": {"taskDefinition": TEMPLATE}, "clusterCriteria": [tag]},
-        },
+        manifest(job, {"command": {"taskDefinition": TEMPLATE}, "clusterCriteria": [tag]}),
     )
     refusal = f"EcsCluster cl-{tag[11:]} matches but does not allow namespace default"
     # the operator may see the job before the cluster (then: no match), and re-resolves when the cluster appears
@@ -276,12 +265,7 @@ def test_job_created_before_its_cluster_runs_once_the_cluster_exists(
     job = name()
     kube.create(
         "ecsjobs",
-        {
-            "apiVersion": "ecsjob.io/v1alpha1",
-            "kind": "EcsJob",
-            "metadata": {"name": job},
-            "spec": {"command": {"taskDefinition": TEMPLATE, "pollingInterval": "1s"}, "clusterCriteria": [tag]},
-        },
+        manifest(job, {"command": {"taskDefinition": TEMPLATE, "pollingInterval": "1s"}, "clusterCriteria": [tag]}),
     )
     invalid = kube.wait_phase(job, "Invalid")
     assert condition(invalid, "Invalid")["reason"] == "NoMatchingContext"
