@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from . import logsafety
 from .backend import Backend, TemplateError, format_logs
 from .durations import parse_duration
 from .engine import Engine, StepResult
@@ -341,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.func is not cmd_operator:  # kopf configures the operator's logging itself
         logging.basicConfig(level=os.environ.get("ECSJOB_LOG_LEVEL", "WARNING"))
+        logsafety.install()
     try:
         code: int = args.func(args)
         return code

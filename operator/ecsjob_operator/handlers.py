@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import kopf
 
+from . import logsafety
 from .jobs import JobRuntime, status_patch
 from .metrics import Metrics
 from .models import GROUP, VERSION, EcsJobStatus
@@ -124,6 +125,7 @@ def run_operator(
 ) -> int:
     """Run kopf with these handlers until SIGINT/SIGTERM."""
     kopf.configure(verbose=verbose, debug=debug, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
+    logsafety.install(wire_logs=debug)
     kopf.run(
         memo=kopf.Memo(runtime=runtime, metrics=metrics, workers=ThreadPoolExecutor(WORKERS, "ecsjob")),
         standalone=standalone,

@@ -277,3 +277,22 @@ def test_job_created_before_its_cluster_runs_once_the_cluster_exists(
     assert condition(status, "Invalid") == {}
     fargate.finish_index(status["tasks"][0]["taskName"], 0)
     assert kube.wait_phase(job, "Succeeded")["phase"] == "Succeeded"
+
+
+def test_environment_values_never_reach_status_events_or_logs(
+    kube: Kube, operator: OperatorProcess, fargate: FakeFargate
+) -> None:
+    job, secret = name(), f"secret-{uuid.uuid4().hex}"
+    overrides = [{"name": "main", "environment": [{"name": "API_TOKEN", "value": secret}]}]
+    kube.create("ecsjobs", ecsjob(job, fargate, containerOverrides=overrides))
+    status = wait_for(lambda: running_tasks(fargate, s := kube.status(job)) and s, what="a running task")
+    fargate.finish_index(status["tasks"][0]["taskName"], 3)  # a failure and a retry: more Events, more logs
+    status = wait_for(
+        lambda: (s := kube.status(job)).get("retries") == 1 and running_tasks(fargate, s) and s, what="the retry"
+    )
+    fargate.finish_index(status["tasks"][0]["taskName"], 0)
+    done = kube.wait_phase(job, "Succeeded")
+    assert "API_TOKEN" in json.dumps(done["context"]) and secret not in json.dumps(done)
+    assert all(secret not in (e.message or "") for e in kube.events(job))
+    log = operator.log.read_text()  # the operator runs with --verbose: kopf's debug dumps included
+    assert "API_TOKEN" in log and secret not in log
