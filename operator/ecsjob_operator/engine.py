@@ -123,10 +123,9 @@ class Engine:
         self.prefix = prefix
         self.clock = clock
         self.describer = DescribeCache(backend, clock=lambda: self.clock().timestamp())
-        # What this process launched, by (uid, index, attempt): a lost status write is then
-        # healed from memory; ListTasks is needed only for jobs this process has not swept yet.
+        # What this process launched, by (uid, index, attempt): a lost status write is healed from
+        # memory without a call; across processes, ListTasks by startedBy finds it (API.md 2).
         self._launched: dict[tuple[str, int, int], str] = {}
-        self._swept: set[str] = set()
 
     def job_ref(self, name: str, namespace: str, uid: str) -> JobRef:
         return JobRef(name=name, namespace=namespace, uid=uid, job_id=job_id(uid), prefix=self.prefix)
@@ -240,13 +239,8 @@ class Engine:
             return self._transient(status, "DescribeTasks", exc, now)
         decision = decide(job, status, observed, now, suspend)
         self._stop(decision, ctx.cluster)
-        sweep, swept = job.uid not in self._swept, True
         for launch in decision.launches:
-            event, ok = self._launch(job, decision, launch, now, sweep)
-            decision.events.append(event)
-            swept = swept and ok
-        if swept:
-            self._swept.add(job.uid)
+            decision.events.append(self._launch(job, decision, launch, now))
         launched = [t.arn for t in decision.status.tasks or [] if t.phase == "Running" and t.arn]
         self.describer.track(ctx.cluster, [a for a in launched if a not in running])
         if decision.finished:
@@ -262,21 +256,18 @@ class Engine:
                 log.warning("StopTask %s failed: %s", stop.arn, exc)
             decision.events.append(Event("Normal", "TaskStopped", f"task {stop.index} stopped: {stop.reason}"))
 
-    def _launch(
-        self, job: JobRef, decision: Decision, launch: Launch, now: datetime, sweep: bool
-    ) -> tuple[Event, bool]:
-        """Adopt (from memory, or from ECS on a job's first pass) or RunTask; False on an AWS error."""
+    def _launch(self, job: JobRef, decision: Decision, launch: Launch, now: datetime) -> Event:
+        """Adopt a task this attempt already has (from memory, else ListTasks by startedBy), or RunTask."""
         st = decision.status
         assert st.context is not None and st.task_definition_arn is not None
         task = (st.tasks or [])[launch.index]
         key = (job.uid, launch.index, launch.attempt)
         try:
             if key in self._launched:
-                return record_launch(st, launch, self._launched[key], None, now, adopted=True), True
-            if sweep:
-                found = adoptable(task, launch.attempt, self.backend.find(st.context.cluster, launch.task_name))
-                if found is not None:
-                    return record_launch(st, launch, found.arn, None, now, adopted=True), True
+                return record_launch(st, launch, self._launched[key], None, now, adopted=True)
+            found = adoptable(task, launch.attempt, self.backend.find(st.context.cluster, launch.task_name))
+            if found is not None:
+                return record_launch(st, launch, found.arn, None, now, adopted=True)
             result = self.backend.launch(
                 LaunchRequest(
                     cluster=st.context.cluster,
@@ -293,14 +284,13 @@ class Engine:
                 )
             )
         except TransientError as exc:
-            return record_launch(st, launch, None, str(exc), now), False
+            return record_launch(st, launch, None, str(exc), now)
         if result.arn is not None:
             self._launched[key] = result.arn
-        return record_launch(st, launch, result.arn, result.failure, now), True
+        return record_launch(st, launch, result.arn, result.failure, now)
 
     def forget(self, job: JobRef) -> None:
         """Drop what this process remembers of a finished or deleted job."""
-        self._swept.discard(job.uid)
         for key in [k for k in self._launched if k[0] == job.uid]:
             del self._launched[key]
 

@@ -335,3 +335,24 @@ def test_task_definition_arn_used_as_is_or_derived(
         uid="m",
     )
     assert missing.status.phase == "Invalid" and "spec.command.taskDefinitionArn" in (missing.status.message or "")
+
+
+def test_every_relaunch_looks_for_an_unrecorded_task_first(engine: Engine, clock: Clock, fargate: FakeFargate) -> None:
+    run = Runner(engine, clock, job_spec(fargate, maxFailCount=2))
+    run.step()
+    failed = fargate.finish_index(run.task_name(0), 1)
+    # another operator process (say, before a lost status write) already started attempt 2
+    orphan = boto3.client("ecs", region_name="us-west-2").run_task(
+        cluster="batch",
+        taskDefinition=run.status.task_definition_arn,
+        count=1,
+        startedBy=run.task_name(0),
+        launchType="FARGATE",
+        tags=[{"key": "ecsjob.io/attempt", "value": "2"}],
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [fargate.subnet], "securityGroups": ["sg-1"]}},
+    )["tasks"][0]["taskArn"]
+    run.step()
+    task = (run.status.tasks or [])[0]
+    assert task.failed_arns == [failed] and task.arn == orphan and task.attempts == 2
+    assert len(fargate.by_started_by(run.task_name(0))) == 2
+    assert any(e.reason == "TaskAdopted" for e in run.events)
