@@ -139,7 +139,7 @@ def drive(engine: Engine, job: Any, status: EcsJobStatus, suspend: bool) -> int:
             if result.finished:
                 break
             if interrupted.wait(_next_wait(status)):
-                engine.stop_all(status, f"ecsjob: job {status.job_id} interrupted")
+                engine.stop_all(status, f"ecsjob: job {job.label} interrupted")
                 say("interrupted: running tasks stopped")
                 return EXIT_INTERRUPTED
     finally:

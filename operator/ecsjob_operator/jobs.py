@@ -103,7 +103,7 @@ class JobRuntime:
         """Stop every running task of a job being deleted."""
         status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
         job = self.ref(body)
-        events = self.engine.stop_all(status, f"ecsjob: job {job.namespace}/{job.name} deleted")
+        events = self.engine.stop_all(status, f"ecsjob: job {job.label} deleted")
         self.engine.forget(job)
         self._catalogs.pop(job.uid, None)
         return events

@@ -53,6 +53,11 @@ class JobRef:
     job_id: str
     prefix: str
 
+    @property
+    def label(self) -> str:
+        """namespace/name (jobId): how StopTask reasons, Events and logs name the job."""
+        return f"{self.namespace}/{self.name} ({self.job_id})"
+
 
 @dataclass(frozen=True)
 class Launch:
@@ -81,6 +86,7 @@ class Decision:
     launches: list[Launch] = field(default_factory=list)
     stops: list[Stop] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    job: str = "the job"  # how StopTask reasons name it: namespace/name (jobId)
 
     @property
     def finished(self) -> bool:
@@ -137,7 +143,7 @@ def decide(
     ctx = st.context
     assert ctx is not None
     st.tasks = st.tasks or initial_tasks(job, ctx.task_count)
-    d = Decision(status=st)
+    d = Decision(status=st, job=job.label)
     essential = {c.name for c in ctx.containers if c.essential}
     exhausted = None
     for task in st.tasks:
@@ -225,7 +231,7 @@ def _finish_failed(
     d: Decision, ctx: MergedContext, now: datetime, reason: str, message: str, rep: TaskStatus | None
 ) -> None:
     st = d.status
-    stopped = _stop_running(d, f"ecsjob: job {st.job_id} failed ({reason})")
+    stopped = _stop_running(d, f"ecsjob: job {d.job} failed ({reason})")
     if stopped:
         message += f"; {stopped} running task(s) stopped"
     st.completion_time = iso(now)
@@ -249,7 +255,7 @@ def _finish_succeeded(d: Decision, ctx: MergedContext, now: datetime) -> None:
 
 def _suspend(d: Decision, now: datetime) -> None:
     st = d.status
-    stopped = _stop_running(d, f"ecsjob: job {st.job_id} suspended")
+    stopped = _stop_running(d, f"ecsjob: job {d.job} suspended")
     if not is_true(st, "Suspended"):
         message = f"job suspended; {stopped} running task(s) stopped"
         set_condition(st, "Suspended", "True", "JobSuspended", message, now)

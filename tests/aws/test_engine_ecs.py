@@ -74,7 +74,7 @@ def test_index_exceeding_max_fail_count_stops_the_others(engine: Engine, clock: 
     assert run.status.phase == "Failed" and reason_of(run, "Failed") == "MaxFailCountExceeded"
     assert fargate.running() == []  # task 1 was stopped
     stopped = fargate.by_started_by(run.task_name(1))[0]
-    assert "failed" in stopped.stopped_reason and run.status.job_id in stopped.stopped_reason
+    assert stopped.stopped_reason == f"ecsjob: job default/job ({run.status.job_id}) failed (MaxFailCountExceeded)"
     assert run.status.logs is not None and run.status.logs.task_arn == last
     assert (run.status.tasks or [])[0].exit_code == 7
 
