@@ -199,7 +199,7 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     """The composition root of the operator: the backend (AWS side) meets the handlers (kopf side)."""
-    from .handlers import run_operator
+    from .handlers import KopfOptions, run_operator
     from .jobs import JobRuntime
     from .metrics import Metrics
 
@@ -208,17 +208,18 @@ def cmd_operator(args: argparse.Namespace) -> int:
     metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    return run_operator(
-        runtime,
-        metrics=metrics,
+    options = KopfOptions(
         namespaces=args.namespace,
-        standalone=args.standalone,
-        liveness=args.liveness,
+        standalone=args.standalone or args.dev,
+        priority=666 if args.dev and args.priority is None else args.priority,  # kopf's --dev
         peering=args.peering,
-        json_logs=os.environ.get("ECSJOB_LOG_FORMAT") == "json",
+        liveness=args.liveness,
+        log_format=args.log_format,
         verbose=args.verbose,
         debug=args.debug,
+        quiet=args.quiet,
     )
+    return run_operator(runtime, options, metrics)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -332,8 +333,17 @@ def parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("ECSJOB_METRICS_PORT", "9090")),
         help="Prometheus metrics port (default 9090; 0 disables)",
     )
+    op.add_argument("--priority", type=int, help="kopf peering priority")
+    op.add_argument("--dev", action="store_true", help="kopf's development mode: standalone, priority 666")
+    op.add_argument(
+        "--log-format",
+        choices=("plain", "full", "json"),
+        default=os.environ.get("ECSJOB_LOG_FORMAT", "full"),
+        help="log lines (default full; json is one object per line; env ECSJOB_LOG_FORMAT)",
+    )
     op.add_argument("-v", "--verbose", action="store_true")
     op.add_argument("--debug", action="store_true")
+    op.add_argument("-q", "--quiet", action="store_true")
     op.set_defaults(func=cmd_operator)
     return p
 

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import kopf
@@ -111,27 +112,37 @@ def post(body: kopf.Body, events: list[Event]) -> None:
         log.log(level, "%s/%s %s: %s", body.metadata.namespace, body.metadata.name, event.reason, event.message)
 
 
-def run_operator(
-    runtime: JobRuntime,
-    *,
-    namespaces: list[str],
-    standalone: bool,
-    liveness: str | None,
-    peering: str | None,
-    json_logs: bool,
-    verbose: bool,
-    debug: bool,
-    metrics: Metrics | None = None,
-) -> int:
+@dataclass
+class KopfOptions:
+    """The `kopf run` options that `ecsjob operator` accepts."""
+
+    namespaces: list[str] = field(default_factory=list)
+    standalone: bool = False
+    priority: int | None = None
+    peering: str | None = None
+    liveness: str | None = None
+    log_format: str = "full"
+    verbose: bool = False
+    debug: bool = False
+    quiet: bool = False
+
+
+def run_operator(runtime: JobRuntime, options: KopfOptions, metrics: Metrics | None = None) -> int:
     """Run kopf with these handlers until SIGINT/SIGTERM."""
-    kopf.configure(verbose=verbose, debug=debug, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
-    logsafety.install(wire_logs=debug)
+    kopf.configure(
+        verbose=options.verbose,
+        debug=options.debug,
+        quiet=options.quiet,
+        log_format=kopf.LogFormat[options.log_format.upper()],
+    )
+    logsafety.install(wire_logs=options.debug)
     kopf.run(
         memo=kopf.Memo(runtime=runtime, metrics=metrics, workers=ThreadPoolExecutor(WORKERS, "ecsjob")),
-        standalone=standalone,
-        peering_name=peering,
-        liveness_endpoint=liveness,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
+        standalone=options.standalone,
+        priority=options.priority,
+        peering_name=options.peering,
+        liveness_endpoint=options.liveness,
+        clusterwide=not options.namespaces,
+        namespaces=options.namespaces,
     )
     return 0
