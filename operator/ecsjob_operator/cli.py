@@ -189,7 +189,7 @@ def finish(engine: Engine, status: EcsJobStatus) -> int:
 def cmd_crds(args: argparse.Namespace) -> int:
     from .crdgen import render_all
 
-    for name, text in render_all().items():
+    for name, text in sorted(render_all().items()):  # the order of `ls crds/`
         if args.out:
             Path(args.out, name).write_text(text)
         elif name != "kustomization.yaml":
