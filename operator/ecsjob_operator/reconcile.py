@@ -150,11 +150,13 @@ def decide(
         is_running = task.phase == "Running" and bool(task.arn)
         if is_running and _observe(task, observed.get(task.arn or ""), ctx, essential, d) and exhausted is None:
             exhausted = task
+    if not suspend and is_true(st, "Suspended"):
+        st.start_time = None  # resuming: like a Kubernetes Job, the timeout restarts with the next launch
     if exhausted is not None:
         _finish_failed(d, ctx, now, "MaxFailCountExceeded", _exhausted_message(exhausted, ctx), exhausted)
     elif all(t.phase == "Succeeded" for t in st.tasks):
         _finish_succeeded(d, ctx, now)
-    elif _timed_out(st, ctx, now):
+    elif not suspend and _timed_out(st, ctx, now):  # suspended time does not count
         tasks = st.tasks
         running = next((t for t in tasks if t.phase == "Running"), None) or next(
             (t for t in tasks if t.arn and t.phase != "Succeeded"), None
@@ -267,7 +269,6 @@ def _resume_and_launch(d: Decision, now: datetime) -> None:
     st = d.status
     if is_true(st, "Suspended"):
         set_condition(st, "Suspended", "False", "JobResumed", "job resumed", now)
-        st.start_time = None  # like a Kubernetes Job: the timeout restarts on resume
         d.events.append(Event("Normal", "Resumed", "job resumed"))
     for task in st.tasks or []:
         if task.phase == "Stopped":

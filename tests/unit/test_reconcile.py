@@ -249,3 +249,13 @@ def test_a_job_that_never_manages_to_launch_still_times_out() -> None:
     assert later.status.phase == "Pending"
     done = decide(JOB, later.status, {}, T0 + timedelta(seconds=10))
     assert done.status.phase == "Failed" and condition(done.status, "Failed") == ("True", "Timeout")
+
+
+def test_suspended_time_does_not_count_towards_the_timeout() -> None:
+    st = launched(context(timeout="10s"))
+    d = decide(JOB, st, {"arn-0-1": running("arn-0-1"), "arn-1-1": running("arn-1-1")}, T0, suspend=True)
+    d = decide(JOB, d.status, {}, T0 + timedelta(hours=2), suspend=True)
+    assert d.status.phase == "Suspended"
+    d = decide(JOB, d.status, {}, T0 + timedelta(hours=2, seconds=1))
+    relaunch(d.status, d.launches, T0 + timedelta(hours=2, seconds=1))
+    assert d.status.phase == "Running" and d.status.start_time == iso(T0 + timedelta(hours=2, seconds=1))
