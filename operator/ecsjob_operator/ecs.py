@@ -107,12 +107,16 @@ class EcsBackend:
             return self._clients[key]
 
     def _call(self, service: str, region: str | None, operation: str, **kwargs: Any) -> Any:
-        self.calls[operation] = self.calls.get(operation, 0) + 1
+        self._count(self.calls, operation)
         try:
             return getattr(self._client(service, region), operation)(**kwargs)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            self.errors[operation] = self.errors.get(operation, 0) + 1
+            self._count(self.errors, operation)
             raise TransientError(f"{operation}: {exc}") from exc
+
+    def _count(self, counter: dict[str, int], operation: str) -> None:
+        with self._lock:  # called from the operator's worker threads
+            counter[operation] = counter.get(operation, 0) + 1
 
     # --- task definitions -------------------------------------------------------------------
 
