@@ -67,9 +67,7 @@ async def reconcile(
     ecscommands: kopf.Index[str | None, dict[str, Any]] = kwargs["ecscommands"]
     ecsclusters: kopf.Index[None, dict[str, Any]] = kwargs["ecsclusters"]
     runtime: JobRuntime = memo.runtime
-    due: dict[str, float] = memo.setdefault("due", {})
-    edited = meta.get("generation") != status.get("observedGeneration")
-    if not edited and status.get("phase") != "Invalid" and time.monotonic() < due.get(meta["uid"], 0.0):
+    if not runtime.is_due(body):
         return
     commands = list(ecscommands.get(meta.get("namespace"), []))
     clusters = list(ecsclusters.get(None, []))
@@ -81,9 +79,6 @@ async def reconcile(
     new = result.status.wire()
     patch.status.update(status_patch(status, new))
     post(body, result.events)
-    due[meta["uid"]] = time.monotonic() + runtime.next_poll(result.status)
-    if result.finished:
-        due.pop(meta["uid"], None)
 
 
 @kopf.on.delete(GROUP, VERSION, "ecsjobs")
@@ -95,7 +90,6 @@ async def stop_tasks(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     except Exception as exc:  # AWS unreachable: keep the finalizer and retry
         raise kopf.TemporaryError(f"cannot stop the job's tasks yet: {exc}", delay=5) from exc
     post(body, events)
-    memo.setdefault("due", {}).pop(body.metadata.uid, None)
     if memo.get("metrics") is not None:
         memo.metrics.forget(body.metadata.uid)
 

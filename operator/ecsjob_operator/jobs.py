@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -59,6 +60,7 @@ class JobRuntime:
         self.engine = engine
         self._read_config_map = read_config_map
         self._catalogs: dict[str, str] = {}  # uid -> the EcsCommands/EcsClusters it was last resolved against
+        self._due: dict[str, float] = {}  # uid -> monotonic time of its next poll
 
     def ref(self, body: Mapping[str, Any]) -> JobRef:
         meta = body["metadata"]
@@ -81,7 +83,7 @@ class JobRuntime:
         self._catalogs[job.uid] = catalog
         if status.context is None or status.phase == "Invalid":
             fresh = EcsJobStatus(conditions=status.conditions)
-            return self.engine.prepare(
+            prepared = self.engine.prepare(
                 job,
                 spec,
                 fresh,
@@ -90,14 +92,26 @@ class JobRuntime:
                 self._loader(job.namespace),
                 generation,
             )
+            self._due[job.uid] = 0.0  # launch at the next tick, not a polling interval later
+            return prepared
         result = self.engine.step(job, status, suspend=bool(spec.get("suspend")))
         result.status.observed_generation = generation
-        if result.finished:
-            self._catalogs.pop(job.uid, None)
+        self._schedule(job.uid, result)
         return result
 
-    def next_poll(self, status: EcsJobStatus) -> float:
-        return next_poll_seconds(status, utcnow())
+    def is_due(self, body: Mapping[str, Any]) -> bool:
+        """Whether a timer tick should reconcile: at the job's pollingInterval (sooner for a backoff or
+        deadline), at once after a spec edit, and every tick while Invalid (cheap: see reconcile)."""
+        meta, status = body["metadata"], body.get("status") or {}
+        edited = meta.get("generation") != status.get("observedGeneration")
+        return edited or status.get("phase") == "Invalid" or time.monotonic() >= self._due.get(meta["uid"], 0.0)
+
+    def _schedule(self, uid: str, result: StepResult) -> None:
+        if result.finished:
+            self._due.pop(uid, None)
+            self._catalogs.pop(uid, None)
+        else:
+            self._due[uid] = time.monotonic() + next_poll_seconds(result.status, utcnow())
 
     def delete(self, body: Mapping[str, Any]) -> list[Event]:
         """Stop every running task of a job being deleted."""
@@ -106,6 +120,7 @@ class JobRuntime:
         events = self.engine.stop_all(status, f"ecsjob: job {job.label} deleted")
         self.engine.forget(job)
         self._catalogs.pop(job.uid, None)
+        self._due.pop(job.uid, None)
         return events
 
     def _loader(self, namespace: str) -> LoadTemplate:

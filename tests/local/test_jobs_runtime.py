@@ -1,0 +1,46 @@
+"""JobRuntime's scheduling: what the operator's 1 s timer does with each job (on the local backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ecsjob_operator.engine import Engine
+from ecsjob_operator.jobs import JobRuntime, status_patch
+from ecsjob_operator.local import LocalBackend
+
+
+def body(status: dict[str, Any] | None = None, generation: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "j", "namespace": "ns", "uid": "u-1", "generation": generation},
+        "spec": {
+            "command": {
+                "taskDefinition": {"family": "f", "containerDefinitions": [{"name": "main", "command": ["true"]}]},
+                "cpu": 256,
+                "memory": 512,
+                "pollingInterval": "1h",
+            },
+            "cluster": {"clusterName": "local"},
+        },
+        "status": status or {},
+    }
+
+
+def test_a_prepared_job_is_due_at_once_then_at_its_polling_interval(tmp_path: Path) -> None:
+    runtime = JobRuntime(Engine(LocalBackend(tmp_path), "heimdall-job"))
+    assert runtime.is_due(body())
+    prepared = runtime.reconcile(body(), [], [])
+    assert prepared.status.phase == "Pending"
+    status = prepared.status.wire()
+    assert runtime.is_due(body(status))  # the first launch does not wait for the polling interval
+    launched = runtime.reconcile(body(status), [], [])
+    assert launched.status.phase == "Running"
+    running = launched.status.wire()
+    assert not runtime.is_due(body(running))  # next poll in an hour
+    assert runtime.is_due(body(running, generation=2))  # a spec edit (suspend) is handled at once
+
+
+def test_status_patch_holds_changes_and_removals_only() -> None:
+    old = {"phase": "Running", "active": 2, "logs": {"stream": "s"}, "kopf": {"x": 1}}
+    new = {"phase": "Running", "active": 1, "succeeded": 1}
+    assert status_patch(old, new) == {"active": 1, "succeeded": 1, "logs": None}
