@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,12 +19,11 @@ from pydantic import ValidationError
 
 from . import logsafety
 from .backend import Backend, TemplateError, format_logs
-from .durations import parse_duration
-from .engine import Engine, StepResult
+from .engine import Engine, StepResult, utcnow
 from .errors import FieldError, from_validation_error
 from .identity import DEFAULT_PREFIX, PrefixError, check_prefix
 from .models import GROUP, VERSION, EcsCluster, EcsCommand, EcsJobStatus
-from .status import logs_pointer, parse_iso
+from .status import logs_pointer, next_poll_seconds
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -148,12 +146,8 @@ def drive(engine: Engine, job: Any, status: EcsJobStatus, suspend: bool) -> int:
 
 
 def _next_wait(status: EcsJobStatus) -> float:
-    assert status.context is not None
-    wait = float(parse_duration(status.context.polling_interval))
-    if status.start_time:
-        deadline = parse_iso(status.start_time).timestamp() + parse_duration(status.context.timeout)
-        wait = min(wait, max(0.05, deadline - time.time()))
-    return wait
+    """The polling interval, or less until a RunTask backoff ends or the deadline passes."""
+    return max(0.05, next_poll_seconds(status, utcnow()))
 
 
 def report(result: StepResult) -> None:
