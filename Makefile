@@ -45,4 +45,4 @@ bench: install ## 200 jobs x 10 tasks against a moto server: ECS calls, CPU and 
 	$(PY) tests/bench/bench_engine.py
 
 docs: install ## regenerate the README's field tables from the models
-	$(PY) -c "from pathlib import Path; from ecsjob_operator.docgen import update_readme; update_readme(Path('README.md'))"
+	$(PY) -c "from pathlib import Path; from ecsjob_operator.api.docgen import update_readme; update_readme(Path('README.md'))"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ecsjob_operator.ecs import EcsBackend
-from ecsjob_operator.engine import Engine
+from ecsjob_operator.aws.ecs import EcsBackend
+from ecsjob_operator.engine.engine import Engine
 from support.fargate import FakeFargate
 from support.jobs import Clock
 

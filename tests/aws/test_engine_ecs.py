@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from ecsjob_operator.backend import format_logs
-from ecsjob_operator.ecs import EcsBackend
-from ecsjob_operator.engine import Engine
+from ecsjob_operator.aws.ecs import EcsBackend
+from ecsjob_operator.engine.backend import format_logs
+from ecsjob_operator.engine.engine import Engine
 from support.fargate import FakeFargate
 from support.jobs import TEMPLATE, Clock, Runner, job_spec
 from support.moto_server import MotoServer

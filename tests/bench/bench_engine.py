@@ -77,9 +77,9 @@ def main() -> None:
 def run(jobs: int, tasks: int, rounds: int) -> None:
     import boto3
 
-    from ecsjob_operator.ecs import EcsBackend
-    from ecsjob_operator.engine import Engine
-    from ecsjob_operator.models import EcsJobStatus
+    from ecsjob_operator.api.models import EcsJobStatus
+    from ecsjob_operator.aws.ecs import EcsBackend
+    from ecsjob_operator.engine.engine import Engine
 
     ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from ecsjob_operator.identity import job_id
+from ecsjob_operator.core.identity import job_id
 from support.fargate import FakeFargate
 from support.jobs import TEMPLATE, cluster_ctx, ecsjob
 from support.operator_env import Kube, OperatorProcess, wait_for

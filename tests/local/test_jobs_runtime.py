@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ecsjob_operator.engine import Engine
-from ecsjob_operator.jobs import JobRuntime, status_patch
-from ecsjob_operator.local import LocalBackend
+from ecsjob_operator.engine.engine import Engine
+from ecsjob_operator.kube.runtime import JobRuntime, status_patch
+from ecsjob_operator.local.backend import LocalBackend
 
 
 def body(status: dict[str, Any] | None = None, generation: int = 1) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ecsjob_operator.engine import Engine, StepResult
-from ecsjob_operator.models import EcsJobStatus
-from ecsjob_operator.reconcile import JobRef
+from ecsjob_operator.api.models import EcsJobStatus
+from ecsjob_operator.core.decide import JobRef
+from ecsjob_operator.engine.engine import Engine, StepResult
 from support.fargate import CLUSTER, REGION, FakeFargate
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"

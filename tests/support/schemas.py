@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from ecsjob_operator.crdgen import PRESERVE, render_all
+from ecsjob_operator.api.crdgen import PRESERVE, render_all
 
 
 def crd_schemas() -> dict[str, dict[str, Any]]:

@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ecsjob_operator.convert import convert, k8s_name
-from ecsjob_operator.models import EcsCluster, EcsCommand, EcsJob
+from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJob
+from ecsjob_operator.cli.convert import convert, k8s_name
 from support.schemas import validator
 
 DATA = Path(__file__).parents[1] / "data" / "heimdall"

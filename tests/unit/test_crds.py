@@ -7,8 +7,8 @@ import jsonschema
 import pytest
 import yaml
 
-from ecsjob_operator.crdgen import PRESERVE, render_all
-from ecsjob_operator.models import EcsCluster, EcsCommand, EcsJob
+from ecsjob_operator.api.crdgen import PRESERVE, render_all
+from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJob
 from support.schemas import as_jsonschema, crd_schemas
 
 ROOT = Path(__file__).parents[2]

@@ -20,7 +20,7 @@ IAM_PREFIX = {"ecs": "ecs", "logs": "logs"}
 def aws_operations() -> set[str]:
     """Every `self._call(service, region, "operation", ...)` in the AWS side, as IAM actions."""
     found = set()
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "_call":
                 service, operation = node.args[0], node.args[2]

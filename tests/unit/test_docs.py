@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from ecsjob_operator.docgen import BEGIN, END, render_fields
-from ecsjob_operator.models import ClusterContext, CommandContext, EcsJobSpec
+from ecsjob_operator.api.docgen import BEGIN, END, render_fields
+from ecsjob_operator.api.models import ClusterContext, CommandContext, EcsJobSpec
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ecsjob_operator.durations import DurationError, format_duration, parse_duration
+from ecsjob_operator.api.durations import DurationError, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

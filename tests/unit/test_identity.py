@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from ecsjob_operator.identity import (
+from ecsjob_operator.core.identity import (
     DEFAULT_PREFIX,
     STARTED_BY_MAX,
     PrefixError,

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from ecsjob_operator.logsafety import RedactValues, redact_text
+from ecsjob_operator.core.redaction import RedactValues, redact_text
 
 SECRET = "s3cr3t-v@lue with 'quotes'"
 

@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecsjob_operator.models import EcsJobStatus, LogConfig, MergedCluster, MergedContainer, MergedContext
-from ecsjob_operator.reconcile import (
+from ecsjob_operator.api.models import EcsJobStatus, LogConfig, MergedCluster, MergedContainer, MergedContext
+from ecsjob_operator.core.decide import (
     ContainerResult,
     JobRef,
     Launch,
@@ -13,7 +13,7 @@ from ecsjob_operator.reconcile import (
     decide,
     record_launch,
 )
-from ecsjob_operator.status import iso, set_condition
+from ecsjob_operator.core.status import iso, set_condition
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 JOB = JobRef(name="j", namespace="ns", uid="uid-1", job_id="3f2a9c1b7d4e", prefix="heimdall-job")

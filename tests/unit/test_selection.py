@@ -3,9 +3,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ecsjob_operator.errors import from_validation_error, validate_all
-from ecsjob_operator.models import EcsCluster, EcsCommand, EcsJobSpec
-from ecsjob_operator.selection import Layers, pick, resolve_layers, template_source, version_key
+from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJobSpec
+from ecsjob_operator.core.errors import from_validation_error, validate_all
+from ecsjob_operator.core.selection import Layers, pick, resolve_layers, template_source, version_key
 
 TD = {"family": "f", "containerDefinitions": [{"name": "main"}]}
 

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 import kopf
 
-from . import logsafety
-from .jobs import JobRuntime, status_patch
-from .metrics import Metrics
-from .models import GROUP, VERSION, EcsJobStatus
-from .reconcile import Event
-from .status import waits_for_catalog
+from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
+from ecsjob_operator.core import redaction as logsafety
+from ecsjob_operator.core.decide import Event
+from ecsjob_operator.core.status import waits_for_catalog
+from ecsjob_operator.kube.metrics import Metrics
+from ecsjob_operator.kube.runtime import JobRuntime, status_patch
 
 FINALIZER = "ecsjob.io/stop-tasks"
 TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))

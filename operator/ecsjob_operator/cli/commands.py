@@ -17,13 +17,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from . import logsafety
-from .backend import Backend, TemplateError, format_logs
-from .engine import Engine, StepResult, utcnow
-from .errors import FieldError, from_validation_error
-from .identity import DEFAULT_PREFIX, PrefixError, check_prefix
-from .models import GROUP, VERSION, EcsCluster, EcsCommand, EcsJobStatus
-from .status import logs_pointer, next_poll_seconds
+from ecsjob_operator.api.models import GROUP, VERSION, EcsCluster, EcsCommand, EcsJobStatus
+from ecsjob_operator.core import redaction as logsafety
+from ecsjob_operator.core.errors import FieldError, from_validation_error
+from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, check_prefix
+from ecsjob_operator.core.status import logs_pointer, next_poll_seconds
+from ecsjob_operator.engine.backend import Backend, TemplateError, format_logs
+from ecsjob_operator.engine.engine import Engine, StepResult, utcnow
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -78,10 +78,10 @@ class Manifest:
 
 def make_backend(name: str) -> Backend:
     if name == "local":
-        from .local import LocalBackend
+        from ecsjob_operator.local.backend import LocalBackend
 
         return LocalBackend()
-    from .ecs import EcsBackend
+    from ecsjob_operator.aws.ecs import EcsBackend
 
     return EcsBackend()
 
@@ -181,7 +181,7 @@ def finish(engine: Engine, status: EcsJobStatus) -> int:
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
-    from .crdgen import render_all
+    from ecsjob_operator.api.crdgen import render_all
 
     for name, text in sorted(render_all().items()):  # the order of `ls crds/`
         if args.out:
@@ -193,9 +193,9 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     """The composition root of the operator: the backend (AWS side) meets the handlers (kopf side)."""
-    from .handlers import KopfOptions, run_operator
-    from .jobs import JobRuntime
-    from .metrics import Metrics
+    from ecsjob_operator.kube.handlers import KopfOptions, run_operator
+    from ecsjob_operator.kube.metrics import Metrics
+    from ecsjob_operator.kube.runtime import JobRuntime
 
     backend = make_backend(args.backend)
     runtime = JobRuntime(Engine(backend, task_prefix()))
@@ -255,7 +255,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Heimdall YAML/JSON files -> multi-document YAML of EcsCommand/EcsCluster/EcsJob on stdout."""
-    from .convert import convert
+    from ecsjob_operator.cli.convert import convert
 
     documents, readers = [], {}
     for name in args.files:

@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .durations import format_duration, parse_duration
-from .errors import FieldError
-from .models import (
+from ecsjob_operator.api.durations import format_duration, parse_duration
+from ecsjob_operator.api.models import (
     RESERVED_ENV,
     RESERVED_TAG_PREFIX,
     ClusterContext,
@@ -27,6 +26,7 @@ from .models import (
     MergedContext,
     NamedValue,
 )
+from ecsjob_operator.core.errors import FieldError
 
 DEFAULT_TASK_COUNT = 1
 DEFAULT_POLLING = "30s"

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import FieldError
-from .models import ClusterContext, CommandContext, EcsCluster, EcsCommand, EcsJobSpec
+from ecsjob_operator.api.models import ClusterContext, CommandContext, EcsCluster, EcsCommand, EcsJobSpec
+from ecsjob_operator.core.errors import FieldError
 
 T = TypeVar("T", EcsCommand, EcsCluster)
 INLINE = "inline"

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .reconcile import Event
+from ecsjob_operator.core.decide import Event
 
 AwsCounts = Callable[[], tuple[Mapping[str, int], Mapping[str, int]]]
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Suspended", "Invalid")

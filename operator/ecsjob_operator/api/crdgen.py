@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from .models import GROUP, VERSION, EcsClusterSpec, EcsCommandSpec, EcsJobSpec, EcsJobStatus
+from ecsjob_operator.api.models import GROUP, VERSION, EcsClusterSpec, EcsCommandSpec, EcsJobSpec, EcsJobStatus
 
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 

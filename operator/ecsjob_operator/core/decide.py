@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .durations import parse_duration
-from .identity import task_name
-from .models import EcsJobStatus, MergedContext, TaskStatus
-from .status import FINISHED, is_true, iso, logs_pointer, parse_iso, set_condition, summarize
+from ecsjob_operator.api.durations import parse_duration
+from ecsjob_operator.api.models import EcsJobStatus, MergedContext, TaskStatus
+from ecsjob_operator.core.identity import task_name
+from ecsjob_operator.core.status import FINISHED, is_true, iso, logs_pointer, parse_iso, set_condition, summarize
 
 # ECS stop codes after which exit codes decide; any other stop is a failure.
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html#ECS-Type-Task-stopCode

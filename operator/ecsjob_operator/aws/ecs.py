@@ -17,11 +17,11 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from .backend import LaunchRequest, LaunchResult, LogEvent, TemplateError, TransientError
-from .identity import TAG_ATTEMPT
-from .merge import content_hash
-from .models import LogsPointer, MergedCluster
-from .reconcile import ContainerResult, Observation
+from ecsjob_operator.api.models import LogsPointer, MergedCluster
+from ecsjob_operator.core.decide import ContainerResult, Observation
+from ecsjob_operator.core.identity import TAG_ATTEMPT
+from ecsjob_operator.core.merge import content_hash
+from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent, TemplateError, TransientError
 
 log = logging.getLogger(__name__)
 HASH_TAG = "ecsjob.io/content-hash"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .durations import parse_duration
-from .errors import FieldError
-from .models import Condition, EcsJobStatus, LogsPointer, MergedContext, TaskStatus
+from ecsjob_operator.api.durations import parse_duration
+from ecsjob_operator.api.models import Condition, EcsJobStatus, LogsPointer, MergedContext, TaskStatus
+from ecsjob_operator.core.errors import FieldError
 
 FINISHED = ("Succeeded", "Failed", "Invalid")
 # A job whose only problem is that no EcsCommand/EcsCluster matches is re-checked when they change.

@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import __version__
-from .backend import TemplateError
-from .engine import Engine, LoadTemplate, StepResult, utcnow
-from .models import EcsCluster, EcsCommand, EcsJobStatus
-from .reconcile import Event, JobRef
-from .status import next_poll_seconds, waits_for_catalog
+from ecsjob_operator import __version__
+from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJobStatus
+from ecsjob_operator.core.decide import Event, JobRef
+from ecsjob_operator.core.status import next_poll_seconds, waits_for_catalog
+from ecsjob_operator.engine.backend import TemplateError
+from ecsjob_operator.engine.engine import Engine, LoadTemplate, StepResult, utcnow
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"ecsjob-operator/{__version__}"

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .backend import LaunchRequest, LaunchResult, LogEvent, TemplateError
-from .identity import TAG_ATTEMPT
-from .merge import content_hash
-from .models import LogsPointer, MergedCluster
-from .reconcile import ContainerResult, Observation
+from ecsjob_operator.api.models import LogsPointer, MergedCluster
+from ecsjob_operator.core.decide import ContainerResult, Observation
+from ecsjob_operator.core.identity import TAG_ATTEMPT
+from ecsjob_operator.core.merge import content_hash
+from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent, TemplateError
 
 ACCOUNT, REGION = "000000000000", "local"
 
@@ -98,7 +98,7 @@ class LocalBackend:
         (tmp / "task.json").write_text(json.dumps(meta))
         tmp.rename(folder)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ecsjob_operator.local_runner", str(folder)],
+            [sys.executable, "-m", "ecsjob_operator.local.runner", str(folder)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

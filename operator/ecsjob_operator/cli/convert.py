@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from .models import API_VERSION
+from ecsjob_operator.api.models import API_VERSION
 
 ReadTemplate = Callable[[str], str | None]
 DROPPED = ("plugin",)  # Heimdall-only keys

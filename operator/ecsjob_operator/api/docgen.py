@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from .models import (
+from ecsjob_operator.api.models import (
     ClusterContext,
     CommandContext,
     ConfigMapKeyRef,
@@ -48,7 +48,12 @@ def _type_name(annotation: object) -> str:
         return _type_name(args[0])
     if typing.get_origin(annotation) is typing.Literal:
         return " or ".join(f"`{a}`" for a in args)
-    text = str(annotation).replace("typing.", "").replace("ecsjob_operator.models.", "")
+    text = (
+        str(annotation)
+        .replace("typing.", "")
+        .replace(f"{BaseModel.__module__}.", "")
+        .replace("ecsjob_operator.api.models.", "")
+    )
     return re.sub(r"<class '([^']+)'>", r"\1", text)
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .models import LogsPointer, MergedCluster
-from .reconcile import Observation
+from ecsjob_operator.api.models import LogsPointer, MergedCluster
+from ecsjob_operator.core.decide import Observation
 
 
 class TransientError(Exception):

@@ -14,13 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .backend import Backend, LaunchRequest, TemplateError, TransientError
-from .durations import parse_duration
-from .errors import FieldError, validate_all
-from .identity import client_token, job_id, task_tags
-from .merge import MergeInput, merge, redact, strip_read_only
-from .models import EcsCluster, EcsCommand, EcsJobSpec, EcsJobStatus, JobContext, MergedCluster, Resolved
-from .reconcile import (
+from ecsjob_operator.api.durations import parse_duration
+from ecsjob_operator.api.models import (
+    EcsCluster,
+    EcsCommand,
+    EcsJobSpec,
+    EcsJobStatus,
+    JobContext,
+    MergedCluster,
+    Resolved,
+)
+from ecsjob_operator.core.decide import (
     Decision,
     Event,
     JobRef,
@@ -32,8 +36,12 @@ from .reconcile import (
     record_launch,
     stop_all,
 )
-from .selection import resolve_layers, template_source
-from .status import mark_invalid, set_condition, summarize
+from ecsjob_operator.core.errors import FieldError, validate_all
+from ecsjob_operator.core.identity import client_token, job_id, task_tags
+from ecsjob_operator.core.merge import MergeInput, merge, redact, strip_read_only
+from ecsjob_operator.core.selection import resolve_layers, template_source
+from ecsjob_operator.core.status import mark_invalid, set_condition, summarize
+from ecsjob_operator.engine.backend import Backend, LaunchRequest, TemplateError, TransientError
 
 log = logging.getLogger(__name__)
 # DescribeTasks takes at most 100 ARNs per call.

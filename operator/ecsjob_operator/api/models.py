@@ -11,8 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from .durations import PATTERN as DURATION_PATTERN
-from .durations import parse_duration
+from ecsjob_operator.api.durations import PATTERN as DURATION_PATTERN
+from ecsjob_operator.api.durations import parse_duration
 
 GROUP = "ecsjob.io"
 VERSION = "v1alpha1"
