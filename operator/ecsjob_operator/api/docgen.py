@@ -48,12 +48,7 @@ def _type_name(annotation: object) -> str:
         return _type_name(args[0])
     if typing.get_origin(annotation) is typing.Literal:
         return " or ".join(f"`{a}`" for a in args)
-    text = (
-        str(annotation)
-        .replace("typing.", "")
-        .replace(f"{BaseModel.__module__}.", "")
-        .replace("ecsjob_operator.api.models.", "")
-    )
+    text = str(annotation).replace("typing.", "").replace(f"{__package__}.models.", "")
     return re.sub(r"<class '([^']+)'>", r"\1", text)
 
 
