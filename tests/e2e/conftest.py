@@ -1,6 +1,6 @@
 """The e2e tier: the real `ecsjob operator` process against a Kubernetes API and a moto server.
 
-The Kubernetes API is the emulator of tests/support/kube.py (kmock) unless --kubeconfig names a
+The Kubernetes API is the emulator of tests/e2e/emulator.py (kmock) unless --kubeconfig names a
 real cluster. The operator reaches both the way it would in production: a kubeconfig file and
 AWS_ENDPOINT_URL.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from emulator import EmulatorThread
 
 from support.fargate import FakeFargate
-from support.kube import EmulatorThread
 from support.moto_server import MotoServer
 from support.operator_env import Kube, OperatorProcess
 

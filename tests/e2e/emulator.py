@@ -22,6 +22,7 @@ import json
 import secrets
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,27 @@ from kmock._internal import apps, enums, rendering
 from kmock._internal.k8s import KubernetesEmulator, KubernetesError
 
 OWN_ACTIONS = (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE, enums.action.FETCH)
+VERBS = {
+    enums.action.LIST: "list",
+    enums.action.WATCH: "watch",
+    enums.action.FETCH: "get",
+    enums.action.CREATE: "create",
+    enums.action.UPDATE: "patch",
+    enums.action.DELETE: "delete",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the emulator served, as RBAC sees it: verb, API group, resource[/subresource]."""
+
+    verb: str
+    group: str
+    resource: str  # plural, with "/status" for the subresource; "" for discovery
+    namespace: str | None
+    user_agent: str
+
+
 _versions = itertools.count(1000)
 
 
@@ -271,6 +293,26 @@ class EmulatorThread:
         if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+    def requests(self) -> list[Request]:
+        """Every resource request served so far (discovery included, with an empty resource)."""
+        assert self.emulator is not None
+        made = []
+        for request in list(self.emulator._requests):  # kmock 0.8 keeps them here
+            if request.resource is None or request.action not in VERBS:
+                continue
+            plural = request.resource.plural or ""
+            resource = plural + (f"/{request.subresource}" if plural and request.subresource else "")
+            made.append(
+                Request(
+                    verb=VERBS[request.action],
+                    group=request.resource.group or "",
+                    resource=resource,
+                    namespace=request.namespace,
+                    user_agent=request.headers.get("User-Agent", ""),
+                )
+            )
+        return made
 
     def kubeconfig(self, path: Path) -> Path:
         path.write_text(
