@@ -79,7 +79,7 @@ def run(jobs: int, tasks: int, rounds: int) -> None:
 
     from ecsjob_operator.api.models import EcsJobStatus
     from ecsjob_operator.aws.ecs import EcsBackend
-    from ecsjob_operator.engine.engine import Engine
+    from ecsjob_operator.engine.engine import Catalog, Engine
 
     ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -101,7 +101,7 @@ def run(jobs: int, tasks: int, rounds: int) -> None:
     if os.environ.get("BENCH_TRACEMALLOC"):
         tracemalloc.start()
     refs = [engine.job_ref(f"job-{i}", "bench", f"uid-{i:05d}") for i in range(jobs)]
-    statuses = [engine.prepare(r, spec, EcsJobStatus(), [], [], lambda k, v: {}).status for r in refs]
+    statuses = [engine.prepare(r, spec, EcsJobStatus(), Catalog()).status for r in refs]
 
     def poll_round(label: str) -> None:
         before = dict(backend.calls)

@@ -20,6 +20,15 @@ from support.moto_server import MotoServer
 from support.operator_env import Kube, OperatorProcess
 
 ROOT = Path(__file__).parents[2]
+# A resource no operator watches, for the emulator's own tests (test_emulator.py).
+PROBE_CRD = {
+    "spec": {
+        "group": "emulator.test",
+        "scope": "Namespaced",
+        "names": {"plural": "probes", "singular": "probe", "kind": "Probe"},
+        "versions": [{"name": "v1", "subresources": {"status": {}}}],
+    }
+}
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +40,7 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorThread | None]:
     crds = [
         yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml")) if p.name != "kustomization.yaml"
     ]
-    thread = EmulatorThread(crds).start()
+    thread = EmulatorThread([*crds, PROBE_CRD]).start()
     yield thread
     thread.stop()
 

@@ -14,7 +14,7 @@ import pytest
 from emulator import EmulatorThread, json_patch, merge_patch
 from kmock._internal.k8s import KubernetesError
 
-from support.operator_env import GROUP, VERSION, Kube
+from support.operator_env import Kube
 
 
 @pytest.mark.parametrize(
@@ -54,35 +54,46 @@ def test_json_patch_failed_test_is_a_422_conflict() -> None:
     assert err.value.status == 422
 
 
-def _job(name: str) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "EcsJob", "metadata": {"name": name}, "spec": {"version": "1"}}
+GROUP, VERSION, PLURAL = "emulator.test", "v1", "probes"  # declared in conftest; nothing watches it
+
+
+def _get(kube: Kube, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(kube.custom.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, name))
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def test_status_subresource_is_separate_from_the_object(emulator: EmulatorThread | None, kube: Kube) -> None:
     if emulator is None:
         pytest.skip("checks the emulator, not a real cluster")
     name = f"emu-{uuid.uuid4().hex[:6]}"
-    created = kube.create("ecsjobs", _job(name))
+    api = kube.custom
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Probe", "metadata": {"name": name}, "spec": {"version": "1"}}
+    created = dict(api.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body))
     meta = created["metadata"]
     assert meta["uid"] and meta["resourceVersion"] and meta["generation"] == 1 and meta["creationTimestamp"]
-    api = kube.custom
     api.patch_namespaced_custom_object_status(
-        GROUP, VERSION, "default", "ecsjobs", name, {"status": {"phase": "Running"}, "spec": {"version": "x"}}
+        GROUP, VERSION, "default", PLURAL, name, {"status": {"phase": "Running"}, "spec": {"version": "x"}}
     )
-    after_status = kube.job(name)
+    after_status = _get(kube, name)
     assert after_status is not None
     assert after_status["status"] == {"phase": "Running"}
     assert after_status["spec"] == {"version": "1"}  # a status write never touches the spec
     assert after_status["metadata"]["generation"] == 1
-    kube.patch_job(name, {"spec": {"version": "2"}, "status": {"phase": "Failed"}})
-    after_spec = kube.job(name)
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, name, {"spec": {"version": "2"}, "status": {"phase": "Failed"}}
+    )
+    after_spec = _get(kube, name)
     assert after_spec is not None
     assert after_spec["status"] == {"phase": "Running"}  # a main write never touches the status
     assert after_spec["metadata"]["generation"] == 2  # a spec change moves the generation
-    kube.delete_job(name)
-    assert kube.job(name) is None  # 404, not a 500
+    api.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, name)
+    assert _get(kube, name) is None  # 404, not a 500
     with pytest.raises(kubernetes.client.ApiException) as err:
-        kube.delete_job(name)
+        api.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, name)
     assert err.value.status == 404
-    made = [r for r in emulator.requests() if r.resource == "ecsjobs/status"]
+    made = [r for r in emulator.requests() if r.resource == f"{PLURAL}/status"]
     assert any(r.verb == "patch" and r.namespace == "default" for r in made)

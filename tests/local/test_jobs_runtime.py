@@ -29,11 +29,11 @@ def body(status: dict[str, Any] | None = None, generation: int = 1) -> dict[str,
 def test_a_prepared_job_is_due_at_once_then_at_its_polling_interval(tmp_path: Path) -> None:
     runtime = JobRuntime(Engine(LocalBackend(tmp_path), "heimdall-job"))
     assert runtime.is_due(body())
-    prepared = runtime.reconcile(body(), [], [])
+    prepared = runtime.sync(body(), [], [])
     assert prepared.status.phase == "Pending"
     status = prepared.status.wire()
     assert runtime.is_due(body(status))  # the first launch does not wait for the polling interval
-    launched = runtime.reconcile(body(status), [], [])
+    launched = runtime.sync(body(status), [], [])
     assert launched.status.phase == "Running"
     running = launched.status.wire()
     assert not runtime.is_due(body(running))  # next poll in an hour

@@ -10,7 +10,7 @@ from typing import Any
 
 from ecsjob_operator.api.models import EcsJobStatus
 from ecsjob_operator.core.decide import JobRef
-from ecsjob_operator.engine.engine import Engine, StepResult
+from ecsjob_operator.engine.engine import Catalog, Engine, StepResult
 from support.fargate import CLUSTER, REGION, FakeFargate
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
@@ -64,7 +64,7 @@ class Runner:
     def __init__(self, engine: Engine, clock: Clock, spec: dict[str, Any], uid: str = "uid-0001") -> None:
         self.engine, self.clock = engine, clock
         self.job: JobRef = engine.job_ref("job", "default", uid)
-        self.result = engine.prepare(self.job, spec, EcsJobStatus(), [], [], _no_external)
+        self.result = engine.prepare(self.job, spec, EcsJobStatus(), Catalog(load_template=_no_external))
         self.status = self.result.status
         self.events = list(self.result.events)
 

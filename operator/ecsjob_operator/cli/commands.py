@@ -21,9 +21,10 @@ from ecsjob_operator.api.models import GROUP, VERSION, EcsCluster, EcsCommand, E
 from ecsjob_operator.core import redaction as logsafety
 from ecsjob_operator.core.errors import FieldError, from_validation_error
 from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, check_prefix
-from ecsjob_operator.core.status import logs_pointer, next_poll_seconds
+from ecsjob_operator.core.lifecycle import next_poll_seconds
+from ecsjob_operator.core.status import logs_pointer
 from ecsjob_operator.engine.backend import Backend, TemplateError, format_logs
-from ecsjob_operator.engine.engine import Engine, StepResult, utcnow
+from ecsjob_operator.engine.engine import Catalog, Engine, StepResult, utcnow
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -116,7 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if spec.get("suspend") is True:
         say("invalid: spec.suspend: true means nothing runs; `ecsjob run` needs it false or absent")
         return EXIT_INVALID
-    result = engine.prepare(job, spec, EcsJobStatus(), manifest.commands, manifest.clusters, manifest.load_template)
+    catalog = Catalog(manifest.commands, manifest.clusters, manifest.load_template)
+    result = engine.prepare(job, spec, EcsJobStatus(), catalog)
     report(result)
     if result.status.phase == "Invalid":
         return EXIT_INVALID
@@ -193,8 +195,8 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     """The composition root of the operator: the backend (AWS side) meets the handlers (kopf side)."""
-    from ecsjob_operator.kube.handlers import KopfOptions, run_operator
     from ecsjob_operator.kube.metrics import Metrics
+    from ecsjob_operator.kube.runner import KopfOptions, run_operator
     from ecsjob_operator.kube.runtime import JobRuntime
 
     backend = make_backend(args.backend)

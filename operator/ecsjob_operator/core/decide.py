@@ -1,4 +1,4 @@
-"""The pure reconcile core: decide(job, status, observed tasks, now) -> actions + new status.
+"""The pure decision core: decide(job, status, observed tasks, now) -> actions + new status.
 
 No I/O and no clock: the engine observes ECS (or the local backend), calls `decide`, applies
 the actions and feeds launch results back through `record_launch`. Tested as tables.
@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from ecsjob_operator.api.durations import parse_duration
 from ecsjob_operator.api.models import EcsJobStatus, MergedContext, TaskStatus
 from ecsjob_operator.core.identity import task_name
-from ecsjob_operator.core.status import FINISHED, is_true, iso, logs_pointer, parse_iso, set_condition, summarize
+from ecsjob_operator.core.lifecycle import is_finished
+from ecsjob_operator.core.status import is_true, logs_pointer, set_condition, summarize
+from ecsjob_operator.core.timestamps import iso, parse_iso
 
 # ECS stop codes after which exit codes decide; any other stop is a failure.
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html#ECS-Type-Task-stopCode
@@ -90,7 +92,7 @@ class Decision:
 
     @property
     def finished(self) -> bool:
-        return self.status.phase in FINISHED
+        return is_finished(self.status.phase)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def decide(
     suspend: bool = False,
 ) -> Decision:
     """From the current status and what ECS reports, the next status and actions."""
-    if status.phase in FINISHED or status.context is None:
+    if is_finished(status.phase) or status.context is None:
         return Decision(status=status)
     st = status.model_copy(deep=True)
     ctx = st.context

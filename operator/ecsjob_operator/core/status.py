@@ -1,28 +1,18 @@
-"""Pure status helpers: conditions, the phase derived from them, counters, log pointers, timing.
+"""Pure status helpers: conditions, the phase derived from them, counters, log pointers, Invalid.
 
-Shared by the reconcile core (reconcile.py) and the engine; no I/O and no clock.
+Shared by the decision core (decide.py) and the engine; no I/O and no clock.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from ecsjob_operator.api.durations import parse_duration
 from ecsjob_operator.api.models import Condition, EcsJobStatus, LogsPointer, MergedContext, TaskStatus
-from ecsjob_operator.core.errors import FieldError
+from ecsjob_operator.core.errors import FieldError, render
+from ecsjob_operator.core.lifecycle import NO_MATCH
+from ecsjob_operator.core.timestamps import iso
 
-FINISHED = ("Succeeded", "Failed", "Invalid")
-# A job whose only problem is that no EcsCommand/EcsCluster matches is re-checked when they change.
-NO_MATCH = "NoMatchingContext"
 SELECTION_PATHS = ("spec.commandCriteria", "spec.clusterCriteria")
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def set_condition(st: EcsJobStatus, type_: str, status: str, reason: str, message: str, now: datetime) -> None:
@@ -52,13 +42,6 @@ def set_condition(st: EcsJobStatus, type_: str, status: str, reason: str, messag
 
 def is_true(st: EcsJobStatus, type_: str) -> bool:
     return any(c.type == type_ and c.status == "True" for c in st.conditions or [])
-
-
-def waits_for_catalog(st: EcsJobStatus) -> bool:
-    """Invalid only because no EcsCommand/EcsCluster matched (yet): worth re-checking on changes."""
-    return st.phase == "Invalid" and any(
-        c.type == "Invalid" and c.status == "True" and c.reason == NO_MATCH for c in st.conditions or []
-    )
 
 
 def derive_phase(st: EcsJobStatus) -> str:
@@ -100,19 +83,6 @@ def summarize(st: EcsJobStatus, now: datetime) -> None:
         )
 
 
-def next_poll_seconds(st: EcsJobStatus, now: datetime) -> float:
-    """How long until this job needs looking at: its polling interval, or sooner for a backoff or timeout."""
-    if st.context is None or st.phase in FINISHED:
-        return 0.0
-    wait = float(parse_duration(st.context.polling_interval))
-    moments = [parse_iso(t.next_launch_time) for t in st.tasks or [] if t.next_launch_time]
-    if st.start_time and st.phase != "Suspended":
-        moments.append(parse_iso(st.start_time) + timedelta(seconds=parse_duration(st.context.timeout)))
-    for moment in moments:
-        wait = min(wait, max(0.0, (moment - now).total_seconds()))
-    return wait
-
-
 def logs_pointer(ctx: MergedContext, task: TaskStatus | None) -> LogsPointer | None:
     """CloudWatch stream of a task: {awslogs-stream-prefix}/{container}/{task id}."""
     if task is None or not task.arn:
@@ -135,7 +105,7 @@ def logs_pointer(ctx: MergedContext, task: TaskStatus | None) -> LogsPointer | N
 def mark_invalid(status: EcsJobStatus, errors: list[FieldError], now: datetime, generation: int | None) -> EcsJobStatus:
     """The status of a spec that cannot run: phase Invalid, one condition naming every bad field."""
     st = status.model_copy(deep=True)
-    message = "; ".join(str(e) for e in errors)
+    message = render(errors)
     selection_only = all(e.path in SELECTION_PATHS for e in errors)
     reason = NO_MATCH if selection_only else "InvalidSpec"
     set_condition(st, "Invalid", "True", reason, message, now)

@@ -22,6 +22,7 @@ from ecsjob_operator.api.models import (
     EcsJobStatus,
     JobContext,
     MergedCluster,
+    MergedContext,
     Resolved,
 )
 from ecsjob_operator.core.decide import (
@@ -38,6 +39,7 @@ from ecsjob_operator.core.decide import (
 )
 from ecsjob_operator.core.errors import FieldError, validate_all
 from ecsjob_operator.core.identity import client_token, job_id, task_tags
+from ecsjob_operator.core.lifecycle import is_finished
 from ecsjob_operator.core.merge import MergeInput, merge, redact, strip_read_only
 from ecsjob_operator.core.selection import resolve_layers, template_source
 from ecsjob_operator.core.status import mark_invalid, set_condition, summarize
@@ -113,6 +115,29 @@ class DescribeCache:
                 entries[arn] = _Entry(found.get(arn), now)
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """What a job resolves against: the EcsCommands and EcsClusters it may select, and its template loader."""
+
+    commands: Sequence[EcsCommand] = ()
+    clusters: Sequence[EcsCluster] = ()
+    load_template: LoadTemplate = field(default=lambda kind, value: _no_template(kind, value))
+
+
+def _no_template(kind: str, value: str) -> dict[str, Any]:
+    raise TemplateError(f"no {kind} task definition source is available here ({value})")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job resolved and merged: its frozen context, the task definition to register, where it came from."""
+
+    context: MergedContext
+    task_definition: dict[str, Any]
+    resolved: Resolved
+    reuse_arn: str | None  # a taskDefinitionArn used as is (nothing to register)
+
+
 @dataclass
 class StepResult:
     status: EcsJobStatus
@@ -120,7 +145,7 @@ class StepResult:
 
     @property
     def finished(self) -> bool:
-        return self.status.phase in ("Succeeded", "Failed", "Invalid")
+        return is_finished(self.status.phase)
 
 
 class Engine:
@@ -141,33 +166,26 @@ class Engine:
     # --- prepare ------------------------------------------------------------------------------
 
     def prepare(
-        self,
-        job: JobRef,
-        spec: dict[str, Any],
-        status: EcsJobStatus,
-        commands: Sequence[EcsCommand],
-        clusters: Sequence[EcsCluster],
-        load_template: LoadTemplate,
-        generation: int | None = None,
+        self, job: JobRef, spec: dict[str, Any], status: EcsJobStatus, catalog: Catalog, generation: int | None = None
     ) -> StepResult:
         """Validate, select, merge and register: the status to start from, or an Invalid one."""
         now = self.clock()
         st = status.model_copy(deep=True)
         st.job_id = job_id(job.uid)
         try:
-            result = self._merge(job, spec, commands, clusters, load_template)
+            prepared, errors = self._resolve(job, spec, catalog)
         except TransientError as exc:  # e.g. DescribeTaskDefinition throttled: not the spec's fault
             return self._transient(st, "DescribeTaskDefinition", exc, now)
-        if isinstance(result, list):
-            st = mark_invalid(st, result, now, generation)
+        if prepared is None or errors:
+            st = mark_invalid(st, errors, now, generation)
             return StepResult(st, [Event("Warning", "InvalidSpec", st.message or "")])
-        context, task_definition, resolved, arn = result
+        context, arn = prepared.context, prepared.reuse_arn
         if arn is None:
             try:
-                arn = self.backend.ensure_task_definition(task_definition, context.cluster.region)
+                arn = self.backend.ensure_task_definition(prepared.task_definition, context.cluster.region)
             except TransientError as exc:
                 return self._transient(st, "RegisterTaskDefinition", exc, now)
-        st.context, st.resolved, st.task_definition_arn = context, resolved, arn
+        st.context, st.resolved, st.task_definition_arn = context, prepared.resolved, arn
         st.observed_generation = generation
         st.tasks = initial_tasks(job, context.task_count)
         st.conditions = [c for c in st.conditions or [] if c.type != "Invalid"]
@@ -175,29 +193,26 @@ class Engine:
         message = f"using {arn} with {context.task_count} task(s) on cluster {context.cluster.cluster_name}"
         return StepResult(st, [Event("Normal", "Prepared", message)])
 
-    def _merge(
-        self,
-        job: JobRef,
-        spec: dict[str, Any],
-        commands: Sequence[EcsCommand],
-        clusters: Sequence[EcsCluster],
-        load_template: LoadTemplate,
-    ) -> list[FieldError] | tuple[Any, dict[str, Any], Resolved, str | None]:
+    def _resolve(self, job: JobRef, spec: dict[str, Any], catalog: Catalog) -> tuple[Prepared | None, list[FieldError]]:
+        """The merged job, or every problem of its spec (schema, selection, template, merge) at once."""
         parsed, errors = validate_all(EcsJobSpec, spec, "spec")
         if parsed is None:
-            return errors
-        layers = resolve_layers(parsed, job.namespace, commands, clusters)
+            return None, errors
+        layers = resolve_layers(parsed, job.namespace, catalog.commands, catalog.clusters)
         if isinstance(layers, list):
-            return errors + layers
+            return None, errors + layers
         source = template_source(layers)
         if isinstance(source, FieldError):
-            return [*errors, source]
+            return None, [*errors, source]
         kind, value = source
         try:
-            template = self._load(kind, value, layers.command.task_definition, layers.cluster.region, load_template)
+            template = self._load(kind, value, layers.command.task_definition, layers.cluster.region, catalog)
         except TemplateError as exc:
             field_name = {"configMap": "taskDefinitionRef", "arn": "taskDefinitionArn", "file": "taskDefinitionFile"}
-            return [*errors, FieldError(f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}", str(exc))]
+            return None, [
+                *errors,
+                FieldError(f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}", str(exc)),
+            ]
         inp = MergeInput(
             job=parsed.context or JobContext(),
             command=layers.command,
@@ -211,25 +226,20 @@ class Engine:
         )
         merged = merge(inp)
         if errors or merged.errors or merged.context is None:
-            return errors + merged.errors
+            return None, errors + merged.errors
         unchanged = kind == "arn" and merged.task_definition == strip_read_only(template)
-        reuse = value if unchanged else None
         log.debug("merged task definition %s", redact(merged.task_definition))
-        return (
-            merged.context,
-            merged.task_definition,
-            Resolved(command=layers.command_name, cluster=layers.cluster_name),
-            reuse,
-        )
+        resolved = Resolved(command=layers.command_name, cluster=layers.cluster_name)
+        return Prepared(merged.context, merged.task_definition, resolved, value if unchanged else None), []
 
     def _load(
-        self, kind: str, value: str, inline: dict[str, Any] | None, region: str | None, load_template: LoadTemplate
+        self, kind: str, value: str, inline: dict[str, Any] | None, region: str | None, catalog: Catalog
     ) -> dict[str, Any]:
         if kind == "inline" and inline is not None:
             return inline
         if kind == "arn":
             return self.backend.load_task_definition(value, region or self.backend.default_region())
-        return load_template(kind, value)
+        return catalog.load_template(kind, value)
 
     # --- step ---------------------------------------------------------------------------------
 
@@ -237,7 +247,7 @@ class Engine:
         """One reconcile: observe the running tasks, decide, stop and launch, record."""
         now = self.clock()
         ctx = status.context
-        if ctx is None or status.phase in ("Succeeded", "Failed", "Invalid"):
+        if ctx is None or is_finished(status.phase):
             return StepResult(status, [])
         interval = parse_duration(ctx.polling_interval)
         running = [t.arn for t in status.tasks or [] if t.phase == "Running" and t.arn]

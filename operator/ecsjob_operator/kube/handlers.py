@@ -1,7 +1,7 @@
 """The Kubernetes side: kopf registrations only. Handlers translate; JobRuntime and the engine decide.
 
-A timer ticks every ECSJOB_TICK_SECONDS (default 1 s) for each unfinished EcsJob and calls the
-engine when the job is due (its pollingInterval, sooner for a backoff, a deadline or a spec
+A timer ticks every ECSJOB_TICK_SECONDS (default 1 s) for each unfinished EcsJob and syncs it
+when it is due (core.lifecycle: its pollingInterval, sooner for a backoff, a deadline or a spec
 edit). A finished job matches no timer, so it is never polled again.
 """
 
@@ -13,23 +13,38 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import kopf
 
 from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
-from ecsjob_operator.core import redaction as logsafety
 from ecsjob_operator.core.decide import Event
-from ecsjob_operator.core.status import waits_for_catalog
+from ecsjob_operator.core.lifecycle import is_edited, waits_for_catalog, wants_reconcile
 from ecsjob_operator.kube.metrics import Metrics
 from ecsjob_operator.kube.runtime import JobRuntime, status_patch
 
 FINALIZER = "ecsjob.io/stop-tasks"
 TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))
-WORKERS = int(os.environ.get("ECSJOB_WORKERS", "8"))  # threads for engine work (AWS calls)
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+Commands = kopf.Index[str | None, dict[str, Any]]
+Clusters = kopf.Index[None, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every handler needs, built once by the composition root and kept in kopf's memo."""
+
+    runtime: JobRuntime
+    workers: ThreadPoolExecutor
+    metrics: Metrics | None = None
+
+
+def services(memo: kopf.Memo) -> Services:
+    found = memo.get("services")
+    assert isinstance(found, Services), "run the operator through ecsjob_operator.kube.runner"
+    return found
 
 
 @kopf.on.startup()
@@ -51,52 +66,55 @@ def ecsclusters(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
 
 
 def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:
-    """Succeeded and Failed are final; Invalid waits for a new generation (or a matching context)."""
+    """The timer's filter (core.lifecycle.wants_reconcile); the status is parsed only when Invalid."""
     phase = status.get("phase")
-    if phase == "Invalid":
-        edited = meta.get("generation") != status.get("observedGeneration")
-        return edited or waits_for_catalog(EcsJobStatus.model_validate(dict(status)))
-    return phase not in ("Succeeded", "Failed")
+    edited = is_edited(meta.get("generation"), status.get("observedGeneration"))
+    waiting = phase == "Invalid" and waits_for_catalog(EcsJobStatus.model_validate(dict(status)))
+    return wants_reconcile(phase, edited, waiting)
 
 
-@kopf.timer(GROUP, VERSION, "ecsjobs", interval=TICK, when=unfinished, initial_delay=0)
+# kopf passes indexes as keyword arguments named after them; its TimerFn protocol does not declare them.
+@kopf.timer(GROUP, VERSION, "ecsjobs", interval=TICK, when=unfinished, initial_delay=0)  # type: ignore[arg-type]
 async def reconcile(
-    body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any
+    body: kopf.Body,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    ecscommands: Commands,
+    ecsclusters: Clusters,
+    **_: Any,
 ) -> None:
-    """Step the job when due; kwargs carry kopf's indexes of EcsCommands and EcsClusters."""
-    ecscommands: kopf.Index[str | None, dict[str, Any]] = kwargs["ecscommands"]
-    ecsclusters: kopf.Index[None, dict[str, Any]] = kwargs["ecsclusters"]
-    runtime: JobRuntime = memo.runtime
-    if not runtime.is_due(body):
+    """Sync the job when due, with the EcsCommands of its namespace and every EcsCluster."""
+    svc = services(memo)
+    if not svc.runtime.is_due(body):
         return
     commands = list(ecscommands.get(meta.get("namespace"), []))
     clusters = list(ecsclusters.get(None, []))
     started = time.monotonic()
-    result = await in_worker(memo, runtime.reconcile, body, commands, clusters)
-    metrics: Metrics | None = memo.get("metrics")
-    if metrics is not None:
-        metrics.observe(meta["uid"], result.status.phase, result.events, time.monotonic() - started)
-    new = result.status.wire()
-    patch.status.update(status_patch(status, new))
+    result = await in_worker(svc, svc.runtime.sync, body, commands, clusters)
+    if svc.metrics is not None:
+        svc.metrics.observe(meta["uid"], result.status.phase, result.events, time.monotonic() - started)
+    patch.status.update(status_patch(status, result.status.wire()))
     post(body, result.events)
 
 
 @kopf.on.delete(GROUP, VERSION, "ecsjobs")
 async def stop_tasks(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The finalizer: a deleted job's running tasks are stopped before the object goes."""
-    runtime: JobRuntime = memo.runtime
+    svc = services(memo)
     try:
-        events = await in_worker(memo, runtime.delete, body)
+        events = await in_worker(svc, svc.runtime.delete, body)
     except Exception as exc:  # AWS unreachable: keep the finalizer and retry
         raise kopf.TemporaryError(f"cannot stop the job's tasks yet: {exc}", delay=5) from exc
     post(body, events)
-    if memo.get("metrics") is not None:
-        memo.metrics.forget(body.metadata.uid)
+    if svc.metrics is not None:
+        svc.metrics.forget(body.metadata.uid)
 
 
-async def in_worker(memo: kopf.Memo, fn: Callable[..., T], *args: Any) -> T:
+async def in_worker(svc: Services, fn: Callable[..., T], *args: Any) -> T:
     """Run blocking engine work (AWS calls, the RunTask token bucket) on the operator's worker pool."""
-    return await asyncio.get_running_loop().run_in_executor(memo.workers, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(svc.workers, fn, *args)
 
 
 def post(body: kopf.Body, events: list[Event]) -> None:
@@ -104,39 +122,3 @@ def post(body: kopf.Body, events: list[Event]) -> None:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         level = logging.WARNING if event.type == "Warning" else logging.INFO
         log.log(level, "%s/%s %s: %s", body.metadata.namespace, body.metadata.name, event.reason, event.message)
-
-
-@dataclass
-class KopfOptions:
-    """The `kopf run` options that `ecsjob operator` accepts."""
-
-    namespaces: list[str] = field(default_factory=list)
-    standalone: bool = False
-    priority: int | None = None
-    peering: str | None = None
-    liveness: str | None = None
-    log_format: str = "full"
-    verbose: bool = False
-    debug: bool = False
-    quiet: bool = False
-
-
-def run_operator(runtime: JobRuntime, options: KopfOptions, metrics: Metrics | None = None) -> int:
-    """Run kopf with these handlers until SIGINT/SIGTERM."""
-    kopf.configure(
-        verbose=options.verbose,
-        debug=options.debug,
-        quiet=options.quiet,
-        log_format=kopf.LogFormat[options.log_format.upper()],
-    )
-    logsafety.install(wire_logs=options.debug)
-    kopf.run(
-        memo=kopf.Memo(runtime=runtime, metrics=metrics, workers=ThreadPoolExecutor(WORKERS, "ecsjob")),
-        standalone=options.standalone,
-        priority=options.priority,
-        peering_name=options.peering,
-        liveness_endpoint=options.liveness,
-        clusterwide=not options.namespaces,
-        namespaces=options.namespaces,
-    )
-    return 0

@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from ecsjob_operator import __version__
 from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJobStatus
 from ecsjob_operator.core.decide import Event, JobRef
-from ecsjob_operator.core.status import next_poll_seconds, waits_for_catalog
+from ecsjob_operator.core.lifecycle import is_due, is_edited, needs_preparing, next_poll_seconds, waits_for_catalog
 from ecsjob_operator.engine.backend import TemplateError
-from ecsjob_operator.engine.engine import Engine, LoadTemplate, StepResult, utcnow
+from ecsjob_operator.engine.engine import Catalog, Engine, LoadTemplate, StepResult, utcnow
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"ecsjob-operator/{__version__}"
@@ -66,7 +66,7 @@ class JobRuntime:
         meta = body["metadata"]
         return self.engine.job_ref(meta["name"], meta.get("namespace") or "default", meta["uid"])
 
-    def reconcile(
+    def sync(
         self, body: Mapping[str, Any], commands: Iterable[Mapping[str, Any]], clusters: Iterable[Mapping[str, Any]]
     ) -> StepResult:
         """Prepare a new (or re-edited invalid) job, else step it."""
@@ -76,22 +76,17 @@ class JobRuntime:
         job, generation = self.ref(body), meta.get("generation")
         commands, clusters = list(commands), list(clusters)
         catalog = fingerprint(commands + clusters)
-        edited = generation != status.observed_generation
+        edited = is_edited(generation, status.observed_generation)
         unchanged = not waits_for_catalog(status) or self._catalogs.get(job.uid) == catalog
         if status.phase == "Invalid" and not edited and unchanged:
             return StepResult(status, [])
         self._catalogs[job.uid] = catalog
-        if status.context is None or status.phase == "Invalid":
+        if needs_preparing(status):
             fresh = EcsJobStatus(conditions=status.conditions)
-            prepared = self.engine.prepare(
-                job,
-                spec,
-                fresh,
-                parse_all(EcsCommand, commands),
-                parse_all(EcsCluster, clusters),
-                self._loader(job.namespace),
-                generation,
+            resolvable = Catalog(
+                parse_all(EcsCommand, commands), parse_all(EcsCluster, clusters), self._loader(job.namespace)
             )
+            prepared = self.engine.prepare(job, spec, fresh, resolvable, generation)
             self._due[job.uid] = 0.0  # launch at the next tick, not a polling interval later
             return prepared
         result = self.engine.step(job, status, suspend=bool(spec.get("suspend")))
@@ -100,11 +95,10 @@ class JobRuntime:
         return result
 
     def is_due(self, body: Mapping[str, Any]) -> bool:
-        """Whether a timer tick should reconcile: at the job's pollingInterval (sooner for a backoff or
-        deadline), at once after a spec edit, and every tick while Invalid (cheap: see reconcile)."""
+        """Whether a timer tick should sync the job now (core.lifecycle.is_due)."""
         meta, status = body["metadata"], body.get("status") or {}
-        edited = meta.get("generation") != status.get("observedGeneration")
-        return edited or status.get("phase") == "Invalid" or time.monotonic() >= self._due.get(meta["uid"], 0.0)
+        edited = is_edited(meta.get("generation"), status.get("observedGeneration"))
+        return is_due(status.get("phase"), edited, time.monotonic(), self._due.get(meta["uid"], 0.0))
 
     def _schedule(self, uid: str, result: StepResult) -> None:
         if result.finished:
