@@ -2,13 +2,17 @@ import hashlib
 
 import pytest
 
+from ecsjob_operator.core.ecs_limits import STARTED_BY_MAX
 from ecsjob_operator.core.identity import (
     DEFAULT_PREFIX,
-    STARTED_BY_MAX,
+    RESERVED_ENV,
+    RESERVED_TAG_PREFIX,
+    TASK_TAG_KEYS,
     PrefixError,
     check_prefix,
     client_token,
     job_id,
+    task_env,
     task_name,
     task_tags,
 )
@@ -60,3 +64,14 @@ def test_reserved_tags() -> None:
         "ecsjob.io/index": "2",
         "ecsjob.io/attempt": "3",
     }
+
+
+def test_reserved_tag_keys_are_the_task_tags() -> None:
+    tags = task_tags("ns", "name", "uid", 3, 2)
+    assert tuple(tags) == TASK_TAG_KEYS
+    assert all(key.startswith(RESERVED_TAG_PREFIX) for key in tags)
+
+
+def test_task_env_sets_the_reserved_variables() -> None:
+    assert task_env("heimdall-job-abc-3", 3) == {"TASK_NAME": "heimdall-job-abc-3", "TASK_NUM": "3"}
+    assert tuple(task_env("x", 0)) == RESERVED_ENV

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from ecsjob_operator.api.models import ClusterContext, CommandContext, JobContext
-from ecsjob_operator.core.merge import FARGATE_SIZES, MergeInput, content_hash, merge, redact
+from ecsjob_operator.core.ecs_limits import FARGATE_SIZES
+from ecsjob_operator.core.merge import MergeInput, content_hash, merge, redact
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
 TEMPLATE: dict[str, Any] = json.loads((SAMPLES / "task-definition.json").read_text())

@@ -17,8 +17,6 @@ from ecsjob_operator.api.durations import parse_duration
 GROUP = "ecsjob.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-RESERVED_TAG_PREFIX = "ecsjob.io/"
-RESERVED_ENV = ("TASK_NAME", "TASK_NUM")
 
 
 class Wire(BaseModel):

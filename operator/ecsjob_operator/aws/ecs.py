@@ -19,7 +19,8 @@ from botocore.config import Config
 
 from ecsjob_operator.api.models import LogsPointer, MergedCluster
 from ecsjob_operator.core.decide import ContainerResult, Observation
-from ecsjob_operator.core.identity import TAG_ATTEMPT
+from ecsjob_operator.core.ecs_limits import DESCRIBE_BATCH, RUN_TASK_BURST, RUN_TASK_RATE, STOP_REASON_MAX
+from ecsjob_operator.core.identity import TAG_ATTEMPT, task_env
 from ecsjob_operator.core.merge import content_hash
 from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent, TemplateError, TransientError
 
@@ -37,9 +38,6 @@ TRANSIENT_CODES = {
     "RequestExpired",
     "UnrecognizedClientException",
 }
-# RunTask is throttled per account and region with a token bucket (burst 100, refill 40/s):
-# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html
-RUN_TASK_BURST, RUN_TASK_RATE = 100.0, 40.0
 REVISIONS_TO_SCAN = 20
 
 
@@ -177,8 +175,8 @@ class EcsBackend:
                 if not token:
                     break
         found: list[Observation] = []
-        for start in range(0, len(arns), 100):
-            found += self.describe(cluster, arns[start : start + 100]).values()
+        for start in range(0, len(arns), DESCRIBE_BATCH):
+            found += self.describe(cluster, arns[start : start + DESCRIBE_BATCH]).values()
         mine = [o for o in found if o.started_by == started_by]
         return sorted(mine, key=lambda o: o.attempt or 0, reverse=True)
 
@@ -199,7 +197,14 @@ class EcsBackend:
 
     def stop(self, cluster: MergedCluster, arn: str, reason: str) -> None:
         try:
-            self._call("ecs", cluster.region, "stop_task", cluster=cluster.cluster_name, task=arn, reason=reason[:255])
+            self._call(
+                "ecs",
+                cluster.region,
+                "stop_task",
+                cluster=cluster.cluster_name,
+                task=arn,
+                reason=reason[:STOP_REASON_MAX],
+            )
         except TransientError as exc:
             if _is_retryable(exc):
                 raise
@@ -233,7 +238,7 @@ class EcsBackend:
 def run_task_args(request: LaunchRequest) -> dict[str, Any]:
     """The RunTask request of one attempt: deterministic identity, network, TASK_NAME/TASK_NUM."""
     cluster = request.cluster
-    env = [{"name": "TASK_NAME", "value": request.task_name}, {"name": "TASK_NUM", "value": str(request.index)}]
+    env = [{"name": k, "value": v} for k, v in task_env(request.task_name, request.index).items()]
     args: dict[str, Any] = {
         "cluster": cluster.cluster_name,
         "taskDefinition": request.task_definition_arn,

@@ -13,14 +13,12 @@ from datetime import datetime, timedelta
 
 from ecsjob_operator.api.durations import parse_duration
 from ecsjob_operator.api.models import EcsJobStatus, MergedContext, TaskStatus
+from ecsjob_operator.core.ecs_limits import CLEAN_STOP_CODES
 from ecsjob_operator.core.identity import task_name
 from ecsjob_operator.core.lifecycle import is_finished
 from ecsjob_operator.core.status import is_true, logs_pointer, set_condition, summarize
 from ecsjob_operator.core.timestamps import iso, parse_iso
 
-# ECS stop codes after which exit codes decide; any other stop is a failure.
-# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html#ECS-Type-Task-stopCode
-CLEAN_STOP_CODES = (None, "EssentialContainerExited")
 LAUNCH_BACKOFF_CAP = 300  # seconds; RunTask capacity failures can last minutes
 
 

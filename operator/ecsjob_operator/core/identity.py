@@ -1,6 +1,5 @@
-"""Deterministic identities of a job's tasks (API.md 2), so that a retried call launches nothing twice.
-
-Pure: no I/O.
+"""Deterministic identities of a job's tasks, so that a retried call launches nothing twice, and the
+reserved names (variables, tags) that carry them (docs/reference.md, "Task identity"). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -8,21 +7,23 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ecsjob_operator.core.ecs_limits import CLIENT_TOKEN_MAX, STARTED_BY_CHARS, STARTED_BY_MAX
+
 DEFAULT_PREFIX = "heimdall-job"
-# ECS RunTask `startedBy`: up to 36 letters, numbers, hyphens, forward slashes and underscores.
-# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html#ECS-RunTask-request-startedBy
-STARTED_BY_MAX = 36
-# RunTask `clientToken`: up to 64 ASCII characters (same page, clientToken).
-CLIENT_TOKEN_MAX = 64
 MAX_INDEX = 999  # taskCount is at most 1000
-_STARTED_BY_CHARS = re.compile(r"^[A-Za-z0-9_/-]+$")
+_STARTED_BY_CHARS = re.compile(STARTED_BY_CHARS)
 JOB_ID_LEN = 12
 
-TAG_NAMESPACE = "ecsjob.io/namespace"
-TAG_NAME = "ecsjob.io/name"
-TAG_UID = "ecsjob.io/uid"
-TAG_INDEX = "ecsjob.io/index"
-TAG_ATTEMPT = "ecsjob.io/attempt"
+# Reserved names: the variables the operator sets on every container, and our tag namespace.
+TASK_NAME_VAR, TASK_NUM_VAR = "TASK_NAME", "TASK_NUM"
+RESERVED_ENV = (TASK_NAME_VAR, TASK_NUM_VAR)
+RESERVED_TAG_PREFIX = "ecsjob.io/"
+TAG_NAMESPACE = f"{RESERVED_TAG_PREFIX}namespace"
+TAG_NAME = f"{RESERVED_TAG_PREFIX}name"
+TAG_UID = f"{RESERVED_TAG_PREFIX}uid"
+TAG_INDEX = f"{RESERVED_TAG_PREFIX}index"
+TAG_ATTEMPT = f"{RESERVED_TAG_PREFIX}attempt"
+TASK_TAG_KEYS = (TAG_NAMESPACE, TAG_NAME, TAG_UID, TAG_INDEX, TAG_ATTEMPT)
 
 
 class PrefixError(ValueError):
@@ -61,10 +62,9 @@ def client_token(uid: str, index: int, attempt: int) -> str:
 
 def task_tags(namespace: str, name: str, uid: str, index: int, attempt: int) -> dict[str, str]:
     """The reserved tags that every task of a job carries."""
-    return {
-        TAG_NAMESPACE: namespace,
-        TAG_NAME: name,
-        TAG_UID: uid,
-        TAG_INDEX: str(index),
-        TAG_ATTEMPT: str(attempt),
-    }
+    return dict(zip(TASK_TAG_KEYS, (namespace, name, uid, str(index), str(attempt)), strict=True))
+
+
+def task_env(task: str, index: int) -> dict[str, str]:
+    """The variables set last on every container of every attempt (docs/reference.md, "Merge rules")."""
+    return {TASK_NAME_VAR: task, TASK_NUM_VAR: str(index)}

@@ -1,4 +1,4 @@
-"""Pure merge of job + command + cluster + template into one frozen context (API.md 1.3).
+"""Pure merge of job + command + cluster + template into one frozen context (docs/reference.md, "Merge rules").
 
 `merge()` returns every problem at once, each with its field path, or the merged context and the
 task definition to register. No I/O: the caller loads the template.
@@ -14,8 +14,6 @@ from typing import Any
 
 from ecsjob_operator.api.durations import format_duration, parse_duration
 from ecsjob_operator.api.models import (
-    RESERVED_ENV,
-    RESERVED_TAG_PREFIX,
     ClusterContext,
     CommandContext,
     ContainerOverride,
@@ -26,38 +24,14 @@ from ecsjob_operator.api.models import (
     MergedContext,
     NamedValue,
 )
+from ecsjob_operator.core.ecs_limits import FARGATE_SIZES, MAX_TAGS, READ_ONLY_KEYS, TAG_KEY_MAX, TAG_VALUE_MAX
 from ecsjob_operator.core.errors import FieldError
+from ecsjob_operator.core.identity import RESERVED_ENV, RESERVED_TAG_PREFIX, TASK_TAG_KEYS
 
 DEFAULT_TASK_COUNT = 1
 DEFAULT_POLLING = "30s"
 DEFAULT_TIMEOUT = "1h"
 DEFAULT_MAX_FAIL = 3
-# Valid Fargate task sizes: cpu units -> allowed memory (MiB).
-# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
-FARGATE_SIZES: dict[int, list[int]] = {
-    256: [512, 1024, 2048],
-    512: list(range(1024, 4097, 1024)),
-    1024: list(range(2048, 8193, 1024)),
-    2048: list(range(4096, 16385, 1024)),
-    4096: list(range(8192, 30721, 1024)),
-    8192: list(range(16384, 61441, 4096)),
-    16384: list(range(32768, 122881, 8192)),
-}
-# ECS allows 50 tags per resource; ours take 5 of them.
-# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-using-tags.html#tag-restrictions
-MAX_TAGS = 50
-RESERVED_TAG_COUNT = 5
-# Keys that DescribeTaskDefinition returns but RegisterTaskDefinition refuses.
-READ_ONLY_KEYS = (
-    "taskDefinitionArn",
-    "revision",
-    "status",
-    "requiresAttributes",
-    "compatibilities",
-    "registeredAt",
-    "registeredBy",
-    "deregisteredAt",
-)
 
 
 @dataclass
@@ -98,11 +72,11 @@ def merge(inp: MergeInput) -> MergeResult:
             )
         )
     tags = {**(inp.cluster.tags or {}), **(inp.command.tags or {}), **(inp.job.tags or {})}
-    if len(tags) + RESERVED_TAG_COUNT > MAX_TAGS:
+    if len(tags) + len(TASK_TAG_KEYS) > MAX_TAGS:
         errors.append(
             FieldError(
                 f"{inp.job_path}.tags",
-                f"{len(tags)} tags after merging; ECS allows {MAX_TAGS - RESERVED_TAG_COUNT} besides ours",
+                f"{len(tags)} tags after merging; ECS allows {MAX_TAGS - len(TASK_TAG_KEYS)} besides ours",
             )
         )
     if inp.require_network and not (inp.cluster.vpc_config and inp.cluster.vpc_config.subnets):
@@ -254,8 +228,12 @@ def _check_tags(path: str, tags: dict[str, str] | None) -> list[FieldError]:
     for key, value in (tags or {}).items():
         if key.startswith(RESERVED_TAG_PREFIX):
             errors.append(FieldError(f"{path}.{key}", f"keys under {RESERVED_TAG_PREFIX} are reserved"))
-        elif not 1 <= len(key) <= 128 or len(value) > 256:
-            errors.append(FieldError(f"{path}.{key}", "ECS tag keys are 1-128 characters, values at most 256"))
+        elif not 1 <= len(key) <= TAG_KEY_MAX or len(value) > TAG_VALUE_MAX:
+            errors.append(
+                FieldError(
+                    f"{path}.{key}", f"ECS tag keys are 1-{TAG_KEY_MAX} characters, values at most {TAG_VALUE_MAX}"
+                )
+            )
     return errors
 
 

@@ -37,6 +37,7 @@ from ecsjob_operator.core.decide import (
     record_launch,
     stop_all,
 )
+from ecsjob_operator.core.ecs_limits import DESCRIBE_BATCH
 from ecsjob_operator.core.errors import FieldError, validate_all
 from ecsjob_operator.core.identity import client_token, job_id, task_tags
 from ecsjob_operator.core.lifecycle import is_finished
@@ -46,9 +47,6 @@ from ecsjob_operator.core.status import mark_invalid, set_condition, summarize
 from ecsjob_operator.engine.backend import Backend, LaunchRequest, TemplateError, TransientError
 
 log = logging.getLogger(__name__)
-# DescribeTasks takes at most 100 ARNs per call.
-# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html#ECS-DescribeTasks-request-tasks
-DESCRIBE_BATCH = 100
 LoadTemplate = Callable[[str, str], dict[str, Any]]
 
 
@@ -157,7 +155,7 @@ class Engine:
         self.clock = clock
         self.describer = DescribeCache(backend, clock=lambda: self.clock().timestamp())
         # What this process launched, by (uid, index, attempt): a lost status write is healed from
-        # memory without a call; across processes, ListTasks by startedBy finds it (API.md 2).
+        # memory without a call; across processes, ListTasks by startedBy finds it (docs/reference.md, "Task identity").
         self._launched: dict[tuple[str, int, int], str] = {}
 
     def job_ref(self, name: str, namespace: str, uid: str) -> JobRef:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ecsjob_operator.api.models import LogsPointer, MergedCluster
 from ecsjob_operator.core.decide import ContainerResult, Observation
-from ecsjob_operator.core.identity import TAG_ATTEMPT
+from ecsjob_operator.core.identity import TAG_ATTEMPT, task_env
 from ecsjob_operator.core.merge import content_hash
 from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent, TemplateError
 
@@ -76,7 +76,7 @@ class LocalBackend:
         if folder.exists():
             return LaunchResult(arn=arn)
         definition = self.load_task_definition(request.task_definition_arn, None)
-        extra = {"TASK_NAME": request.task_name, "TASK_NUM": str(request.index)}
+        extra = task_env(request.task_name, request.index)
         containers = [
             {
                 "name": c["name"],
