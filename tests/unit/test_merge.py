@@ -60,7 +60,7 @@ def test_seed_complete_example_environment_order() -> None:
         )
     )
     assert not result.errors
-    # API.md 1.3 merges environments by name (job > command > template), so the command's
+    # docs/reference.md (Merge rules) merges environments by name (job > command > template), so the command's
     # CUSTOM_VAR stays; TASK_NAME and TASK_NUM are added per task at launch, after these.
     assert env_of(result.task_definition) == [
         ("ENVIRONMENT", "production"),

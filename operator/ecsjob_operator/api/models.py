@@ -19,14 +19,20 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 
-class Wire(BaseModel):
-    """Base of every spec model: camelCase aliases, unknown fields rejected."""
+class Camel(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     def wire(self) -> dict[str, Any]:
-        """The JSON form as it appears in a manifest (camelCase, unset fields left out)."""
+        """The JSON form as it appears in a manifest or status (camelCase, unset fields left out)."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Wire(Camel):
+    """Base of every spec model: unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def _duration(value: str | None) -> str | None:
@@ -160,13 +166,10 @@ class EcsClusterSpec(SelectableSpec):
 # --- status ---------------------------------------------------------------------------------
 
 
-class Loose(BaseModel):
-    """Base of status models: camelCase, unknown fields ignored."""
+class Loose(Camel):
+    """Base of status models: unknown fields ignored (an older operator reads a newer status)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+    model_config = ConfigDict(extra="ignore")
 
 
 class NamedValue(Loose):
@@ -200,7 +203,7 @@ class MergedCluster(Loose):
 
 
 class MergedContext(Loose):
-    """The job's frozen, merged context (API.md 1.3); environment values are never kept here."""
+    """The job's frozen, merged context (docs/reference.md, "Merge rules"); environment values are never kept here."""
 
     task_definition_source: str = Field(description="inline, configMap:NAME/KEY, file:PATH or arn:...")
     family: str = Field(description="Task definition family.")

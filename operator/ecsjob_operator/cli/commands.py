@@ -1,4 +1,4 @@
-"""`ecsjob`: run a job without Kubernetes, generate CRDs, run the operator (API.md 5)."""
+"""`ecsjob`: run a job without Kubernetes, generate CRDs, run the operator (docs/reference.md, "Command line")."""
 
 from __future__ import annotations
 

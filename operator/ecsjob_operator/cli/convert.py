@@ -19,7 +19,6 @@ from pydantic.alias_generators import to_camel
 from ecsjob_operator.api.models import API_VERSION
 
 ReadTemplate = Callable[[str], str | None]
-DROPPED = ("plugin",)  # Heimdall-only keys
 
 
 @dataclass

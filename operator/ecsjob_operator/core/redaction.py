@@ -1,4 +1,4 @@
-"""Logs never show environment values (API.md 6), whatever the level.
+"""Logs never show environment values (docs/reference.md, "Security boundaries"), whatever the level.
 
 Debug logs of kopf and botocore print whole objects and request bodies (task definitions,
 container overrides). A filter on the root handlers masks every `"value": ...` pair of such

@@ -1,7 +1,9 @@
-"""Pure selection of EcsCommand / EcsCluster by criteria (API.md 1.2), and the job's layers.
+"""Pure selection of EcsCommand / EcsCluster by criteria, and the job's layers (docs/reference.md,
+"Selection").
 
 Criteria select the active resources whose tags contain every criterion; among several, the
-highest semantic version wins, then the oldest. No match is an error, not a wait.
+highest semantic version wins, then the oldest. No match makes the job Invalid with reason
+NoMatchingContext, and the operator resolves it again when EcsCommands or EcsClusters change.
 """
 
 from __future__ import annotations

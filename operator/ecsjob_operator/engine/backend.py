@@ -67,7 +67,7 @@ class Backend(Protocol):
 
 
 def format_logs(stream: str, events: list[LogEvent]) -> str:
-    """API.md 5: `=== {stream} ===`, a blank line, then `[YYYY-MM-DD HH:MM:SS] message` lines."""
+    """docs/reference.md, "ecsjob run": `=== {stream} ===`, a blank line, then `[YYYY-MM-DD HH:MM:SS] message` lines."""
     lines = [f"=== {stream} ===", ""]
     lines += [f"[{e.timestamp.strftime('%Y-%m-%d %H:%M:%S')}] {e.message.rstrip(chr(10))}" for e in events]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ callable that the composition root (cli.py) wires to the backend.
 from __future__ import annotations
 
 import threading
+import typing
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
 
@@ -15,10 +16,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ecsjob_operator.api.models import Phase
 from ecsjob_operator.core.decide import Event
 
 AwsCounts = Callable[[], tuple[Mapping[str, int], Mapping[str, int]]]
-PHASES = ("Pending", "Running", "Succeeded", "Failed", "Suspended", "Invalid")
+PHASES: tuple[str, ...] = typing.get_args(Phase)
 
 
 class _Derived(Collector):

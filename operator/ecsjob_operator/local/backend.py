@@ -42,6 +42,7 @@ class LocalBackend:
         (self.root / "taskdefs").mkdir(parents=True, exist_ok=True)
         (self.root / "tasks").mkdir(parents=True, exist_ok=True)
         self.calls: dict[str, int] = {}
+        self._children: list[subprocess.Popen[bytes]] = []
 
     def default_region(self) -> str | None:
         return REGION
@@ -106,11 +107,11 @@ class LocalBackend:
             env={**os.environ, "PYTHONPATH": _package_root()},
         )
         (folder / "pid").write_text(str(proc.pid))
-        self._children = getattr(self, "_children", []) + [proc]  # reaped in describe
+        self._children.append(proc)  # reaped in describe
         return LaunchResult(arn=arn)
 
     def describe(self, cluster: MergedCluster, arns: list[str]) -> dict[str, Observation]:
-        for proc in getattr(self, "_children", []):
+        for proc in self._children:
             proc.poll()
         found = {}
         for arn in arns:
