@@ -44,5 +44,5 @@ crds: install ## regenerate crds/ from the models
 bench: install ## 200 jobs x 10 tasks against a moto server: ECS calls, CPU and memory per poll
 	$(PY) tests/bench/bench_engine.py
 
-docs: install ## regenerate the README's field tables from the models
-	$(PY) -c "from pathlib import Path; from ecsjob_operator.api.docgen import update_readme; update_readme(Path('README.md'))"
+docs: install ## regenerate the field tables of docs/reference.md from the models
+	$(PY) -c "from pathlib import Path; from ecsjob_operator.api.docgen import update_doc; update_doc(Path('docs/reference.md'))"

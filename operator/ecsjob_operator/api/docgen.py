@@ -1,4 +1,4 @@
-"""Markdown tables of every spec field, generated from the models (the README embeds them).
+"""Markdown tables of every spec field, generated from the models (docs/reference.md embeds them).
 
 Pure: `render_fields()` returns the text that README.md holds between the fields markers; a
 test fails when they differ (`make docs` rewrites the block).
@@ -88,8 +88,8 @@ def render_fields() -> str:
     return "\n".join(blocks)
 
 
-def update_readme(path: Path) -> bool:
-    """Rewrite the generated block of README.md; True when it changed."""
+def update_doc(path: Path) -> bool:
+    """Rewrite the generated block of docs/reference.md; True when it changed."""
     text = path.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
     new = text[:start] + render_fields() + text[end:]
