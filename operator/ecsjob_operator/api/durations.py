@@ -11,6 +11,10 @@ import re
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 EXAMPLE = '"30s", "45m", "1h" or "2h15m30s"'
+MAX_LENGTH = 32  # longer strings are no duration we accept (and would cost CEL and int() dearly)
+# Bounds (docs/reference.md, "Contexts"): with them, every date computed from a status is in range.
+POLLING_MIN, POLLING_MAX = 1, 3600
+TIMEOUT_MAX = 720 * 3600  # 30 days
 
 
 class DurationError(ValueError):
@@ -23,7 +27,7 @@ def parse_duration(value: object) -> int:
         raise DurationError(
             f"{value!r} is not a duration string; write it as {EXAMPLE} (a bare number is not accepted)"
         )
-    match = _DURATION.match(value)
+    match = _DURATION.match(value) if len(value) <= MAX_LENGTH else None
     if not value or match is None:
         raise DurationError(f'"{value}" is not a valid duration; write it as {EXAMPLE}')
     parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
@@ -31,6 +35,14 @@ def parse_duration(value: object) -> int:
     if seconds <= 0:
         raise DurationError(f'"{value}" is not a positive duration; write it as {EXAMPLE}')
     return seconds
+
+
+def check_bounds(value: str, low: int, high: int) -> str:
+    """A duration string within [low, high] seconds, else DurationError naming the bounds."""
+    seconds = parse_duration(value)
+    if not low <= seconds <= high:
+        raise DurationError(f'"{value}" must be between {format_duration(low)} and {format_duration(high)}')
+    return value
 
 
 def format_duration(seconds: int) -> str:

@@ -11,8 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from ecsjob_operator.api.durations import MAX_LENGTH, POLLING_MAX, POLLING_MIN, TIMEOUT_MAX, check_bounds
 from ecsjob_operator.api.durations import PATTERN as DURATION_PATTERN
-from ecsjob_operator.api.durations import parse_duration
 
 GROUP = "ecsjob.io"
 VERSION = "v1alpha1"
@@ -30,15 +30,28 @@ class Camel(BaseModel):
 
 
 class Wire(Camel):
-    """Base of every spec model: unknown fields rejected."""
+    """Base of every spec model: unknown fields rejected and no type coercion ("3" is not 3, "true" is
+    not true), exactly as the CRD's structural schema. User input is validated by alias only
+    (core.errors.validate_all), so snake_case keys are unknown fields there too."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _duration(value: str | None) -> str | None:
-    if value is not None:
-        parse_duration(value)
-    return value
+def _cel_duration(low: str | None, high: str) -> dict[str, Any]:
+    """The CRD rule that bounds a duration string (Kubernetes CEL parses Go durations)."""
+    rule = f"duration(self) <= duration('{high}')"
+    if low is not None:
+        rule = f"duration(self) >= duration('{low}') && {rule}"
+    between = f"between {low} and {high}" if low else f"at most {high}"
+    return {"maxLength": MAX_LENGTH, "x-kubernetes-validations": [{"rule": rule, "message": f"must be {between}"}]}
+
+
+def _polling(value: Any) -> Any:
+    return value if value is None else check_bounds(value, POLLING_MIN, POLLING_MAX)
+
+
+def _timeout(value: Any) -> Any:
+    return value if value is None else check_bounds(value, 1, TIMEOUT_MAX)
 
 
 # --- contexts -------------------------------------------------------------------------------
@@ -72,19 +85,24 @@ class JobContext(Wire):
         None, description="Per-container command and environment overrides, merged by name."
     )
     polling_interval: str | None = Field(
-        None, pattern=DURATION_PATTERN, description='How often ECS is polled, e.g. "30s" (default 30s).'
+        None,
+        pattern=DURATION_PATTERN,
+        description='How often ECS is polled, "1s" to "1h" (default "30s").',
+        json_schema_extra=_cel_duration("1s", "1h"),
     )
     timeout: str | None = Field(
-        None, pattern=DURATION_PATTERN, description='Wall-clock limit from the first launch (default "1h").'
+        None,
+        pattern=DURATION_PATTERN,
+        description='Wall-clock limit from the first attempt to reach AWS, at most "720h" (default "1h").',
+        json_schema_extra=_cel_duration(None, "720h"),
     )
     max_fail_count: int | None = Field(
         None, ge=0, le=100, description="Retries allowed per task index (0..100, default 3)."
     )
     tags: dict[str, str] | None = Field(None, description="ECS tags for the tasks; keys under ecsjob.io/ are reserved.")
 
-    _check_polling = field_validator("polling_interval", "timeout", mode="before")(
-        classmethod(lambda cls, v: _duration(v))
-    )
+    _check_polling = field_validator("polling_interval", mode="before")(classmethod(lambda cls, v: _polling(v)))
+    _check_timeout = field_validator("timeout", mode="before")(classmethod(lambda cls, v: _timeout(v)))
 
 
 class CommandContext(JobContext):
@@ -266,7 +284,7 @@ class EcsJobStatus(Loose):
     context: MergedContext | None = Field(None, description="Merged, frozen context.")
     resolved: Resolved | None = Field(None, description="Which command and cluster were used.")
     task_definition_arn: str | None = Field(None, description="Registered task definition.")
-    start_time: str | None = Field(None, description="First launch.")
+    start_time: str | None = Field(None, description="First attempt to reach AWS (prepare or launch).")
     completion_time: str | None = Field(None, description="When the job finished.")
     task_count: int | None = Field(None, description="Tasks in the job.")
     active: int | None = Field(None, description="Tasks running now.")
@@ -278,6 +296,8 @@ class EcsJobStatus(Loose):
     logs: LogsPointer | None = Field(None, description="Representative task's CloudWatch logs.")
     conditions: list[Condition] | None = Field(None, description="Conditions.")
     message: str | None = Field(None, description="One human sentence on the current state.")
+    prepare_failures: int | None = Field(None, description="Consecutive transient AWS errors while preparing.")
+    next_retry_time: str | None = Field(None, description="Earliest next attempt to prepare after such an error.")
 
 
 class Metadata(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -22,23 +23,39 @@ from ecsjob_operator.core.decide import ContainerResult, Observation
 from ecsjob_operator.core.ecs_limits import DESCRIBE_BATCH, RUN_TASK_BURST, RUN_TASK_RATE, STOP_REASON_MAX
 from ecsjob_operator.core.identity import TAG_ATTEMPT, task_env
 from ecsjob_operator.core.merge import content_hash
-from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent, TemplateError, TransientError
+from ecsjob_operator.core.redaction import redact_text
+from ecsjob_operator.core.taskdef import TemplateError
+from ecsjob_operator.engine.backend import (
+    LaunchRequest,
+    LaunchResult,
+    LogEvent,
+    PermanentError,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
 HASH_TAG = "ecsjob.io/content-hash"
-TRANSIENT_CODES = {
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "ServerException",
-    "ServiceUnavailable",
-    "InternalFailure",
-    "ExpiredTokenException",
-    "RequestExpired",
-    "UnrecognizedClientException",
-}
+# The one classification of AWS errors (docs/reference.md, "Lifecycle"): these codes, any 5xx and
+# any failure to get an answer are transient; every other error AWS answers with is permanent.
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServerException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ClusterNotFoundException",  # the cluster may appear (an admin creates it)
+    }
+)
 REVISIONS_TO_SCAN = 20
+# botocore's parameter validation quotes the offending value ("value: s3cr3t, type: <class 'int'>").
+_ECHOED_VALUE = re.compile(r"(value: ).*?(?=, type:|, valid |$)")
 
 
 class TokenBucket:
@@ -59,21 +76,27 @@ class TokenBucket:
             time.sleep(wait)
 
 
-def _code(exc: TransientError) -> str | None:
-    """The AWS error code behind a TransientError, if AWS answered."""
-    cause = exc.__cause__
+def _code(exc: Exception) -> str | None:
+    """The AWS error code behind an error, if AWS answered."""
+    cause = exc.__cause__ if isinstance(exc, TransientError | PermanentError) else exc
     if isinstance(cause, botocore.exceptions.ClientError):
         return str(cause.response.get("Error", {}).get("Code"))
     return None
 
 
-def _is_retryable(exc: TransientError) -> bool:
-    """Throttling, 5xx and credential errors pass; others (bad cluster, bad role) need a human."""
-    cause = exc.__cause__
-    if isinstance(cause, botocore.exceptions.ClientError):
-        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+def is_transient(exc: Exception) -> bool:
+    """Throttling, 5xx, credentials, a missing cluster and no answer at all are transient; every other
+    answer (4xx, parameter validation) is permanent."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return _code(exc) in TRANSIENT_CODES or status >= 500
-    return True
+    return not isinstance(exc, botocore.exceptions.ParamValidationError)
+
+
+def aws_message(exc: Exception) -> str:
+    """AWS's reason in one line, without values it may echo (botocore quotes invalid parameters)."""
+    text = " ".join(str(exc).split())
+    return _ECHOED_VALUE.sub(r"\1***", redact_text(text))[:500]
 
 
 class EcsBackend:
@@ -96,6 +119,18 @@ class EcsBackend:
             os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or boto3.session.Session().region_name
         )
 
+    def environment_problem(self, regions: list[str | None]) -> str | None:
+        """Checked by `ecsjob run` before any call: a region for every cluster, and some credentials."""
+        try:
+            if None in regions and self.default_region() is None:
+                return "no AWS region: set AWS_REGION (or a profile's region), or the cluster's region"
+            credentials = boto3.session.Session().get_credentials()
+        except botocore.exceptions.BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+            return f"AWS configuration: {exc}"
+        if credentials is None:
+            return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role"
+        return None
+
     def _client(self, service: str, region: str | None) -> Any:
         key = (service, region or self.default_region())
         with self._lock:
@@ -105,12 +140,16 @@ class EcsBackend:
             return self._clients[key]
 
     def _call(self, service: str, region: str | None, operation: str, **kwargs: Any) -> Any:
+        """One AWS call; its error becomes TransientError or PermanentError (is_transient)."""
         self._count(self.calls, operation)
         try:
             return getattr(self._client(service, region), operation)(**kwargs)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             self._count(self.errors, operation)
-            raise TransientError(f"{operation}: {exc}") from exc
+            name = "".join(part.capitalize() for part in operation.split("_"))
+            if is_transient(exc):
+                raise TransientError(f"{name}: {aws_message(exc)}") from exc
+            raise PermanentError(name, aws_message(exc)) from exc
 
     def _count(self, counter: dict[str, int], operation: str) -> None:
         with self._lock:  # called from the operator's worker threads
@@ -121,10 +160,8 @@ class EcsBackend:
     def load_task_definition(self, arn: str, region: str | None) -> dict[str, Any]:
         try:
             answer = self._call("ecs", region, "describe_task_definition", taskDefinition=arn)
-        except TransientError as exc:
-            if _is_retryable(exc):
-                raise
-            raise TemplateError(f"cannot describe task definition {arn}: {exc.__cause__}") from exc
+        except PermanentError as exc:  # the spec names something that is not there (or not ours to read)
+            raise TemplateError(f"cannot describe task definition {arn}: {exc.reason}") from exc
         return dict(answer["taskDefinition"])
 
     def ensure_task_definition(self, task_definition: dict[str, Any], region: str | None) -> str:
@@ -183,12 +220,7 @@ class EcsBackend:
     def launch(self, request: LaunchRequest) -> LaunchResult:
         """One RunTask with count=1 (each index has its own startedBy), so ECS's 10-per-call cap is moot."""
         self._bucket.take()
-        try:
-            answer = self._call("ecs", request.cluster.region, "run_task", **run_task_args(request))
-        except TransientError as exc:
-            if _is_retryable(exc):
-                raise
-            return LaunchResult(failure=str(exc.__cause__))  # e.g. ClusterNotFound: backoff, shown
+        answer = self._call("ecs", request.cluster.region, "run_task", **run_task_args(request))
         tasks, failures = answer.get("tasks", []), answer.get("failures", [])
         if tasks:
             return LaunchResult(arn=tasks[0]["taskArn"])
@@ -205,9 +237,7 @@ class EcsBackend:
                 task=arn,
                 reason=reason[:STOP_REASON_MAX],
             )
-        except TransientError as exc:
-            if _is_retryable(exc):
-                raise
+        except PermanentError as exc:
             log.info("StopTask %s: %s (already gone)", arn, exc)
 
     # --- logs -------------------------------------------------------------------------------
@@ -222,8 +252,8 @@ class EcsBackend:
                 answer = self._call(
                     "logs", pointer.region, "get_log_events", **kwargs, **({"nextToken": token} if token else {})
                 )
-            except TransientError as exc:
-                if _code(exc) == "ResourceNotFoundException":
+            except PermanentError as exc:
+                if _code(exc) == "ResourceNotFoundException":  # no stream (yet): no lines
                     return events
                 raise
             events += [

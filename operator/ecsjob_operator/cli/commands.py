@@ -3,78 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from ecsjob_operator.api.models import GROUP, VERSION, EcsCluster, EcsCommand, EcsJobStatus
-from ecsjob_operator.core import redaction as logsafety
-from ecsjob_operator.core.errors import FieldError, from_validation_error
+from ecsjob_operator import __version__
+from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
+from ecsjob_operator.cli.manifest import read_documents
+from ecsjob_operator.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, run, say
+from ecsjob_operator.core import redaction
 from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, check_prefix
-from ecsjob_operator.core.lifecycle import next_poll_seconds
 from ecsjob_operator.core.status import logs_pointer
-from ecsjob_operator.engine.backend import Backend, TemplateError, format_logs
-from ecsjob_operator.engine.engine import Catalog, Engine, StepResult, utcnow
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-class Manifest:
-    """The documents of one multi-document YAML file: one EcsJob and what it refers to."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.job: dict[str, Any] = {}
-        self.commands: list[EcsCommand] = []
-        self.clusters: list[EcsCluster] = []
-        self.config_maps: dict[str, dict[str, str]] = {}
-        self.errors: list[FieldError] = []
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            docs = [d for d in yaml.safe_load_all(self.path.read_text()) if d]
-        except (OSError, yaml.YAMLError) as exc:
-            self.errors.append(FieldError(str(self.path), f"cannot read the manifest: {exc}"))
-            return
-        for i, doc in enumerate(docs):
-            kind = doc.get("kind") if isinstance(doc, dict) else None
-            where = f"{self.path.name}[{i}] {kind}"
-            try:
-                if kind == "EcsJob" and not self.job:
-                    self.job = doc
-                elif kind == "EcsCommand":
-                    self.commands.append(EcsCommand.model_validate(doc))
-                elif kind == "EcsCluster":
-                    self.clusters.append(EcsCluster.model_validate(doc))
-                elif kind == "ConfigMap":
-                    self.config_maps[doc["metadata"]["name"]] = dict(doc.get("data") or {})
-            except ValidationError as exc:
-                self.errors += from_validation_error(exc, where)
-        if not self.job:
-            self.errors.append(FieldError(str(self.path), "holds no EcsJob document"))
-
-    def load_template(self, kind: str, value: str) -> dict[str, Any]:
-        """taskDefinitionFile (relative to the manifest) or taskDefinitionRef (a ConfigMap in the file)."""
-        try:
-            if kind == "file":
-                return dict(json.loads((self.path.parent / value).read_text()))
-            name, key = value.split("/", 1)
-            if name not in self.config_maps or key not in self.config_maps[name]:
-                raise TemplateError(f"ConfigMap {name} with key {key} is not in {self.path.name}")
-            return dict(json.loads(self.config_maps[name][key]))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise TemplateError(f"cannot load the task definition from {value}: {exc}") from exc
+from ecsjob_operator.engine.backend import Backend, PermanentError, TransientError, format_logs
+from ecsjob_operator.engine.engine import Engine
 
 
 def make_backend(name: str) -> Backend:
@@ -91,95 +38,8 @@ def task_prefix() -> str:
     return check_prefix(os.environ.get("ECSJOB_TASK_PREFIX", DEFAULT_PREFIX))
 
 
-def say(text: str) -> None:
-    print(f"ecsjob: {text}", file=sys.stderr, flush=True)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    manifest = Manifest(Path(args.file))
-    if manifest.errors:
-        for error in manifest.errors:
-            say(f"invalid: {error}")
-        return EXIT_INVALID
-    engine = Engine(make_backend(args.backend), task_prefix())
-    meta, spec = manifest.job.get("metadata") or {}, manifest.job.get("spec") or {}
-    extra = set(manifest.job) - {"apiVersion", "kind", "metadata", "spec", "status"}
-    problems = [f"unknown top-level field(s) {sorted(extra)}"] if extra else []
-    problems += [
-        f"{key} must be a mapping" for key, value in (("metadata", meta), ("spec", spec)) if not isinstance(value, dict)
-    ]
-    if problems:
-        for problem in problems:
-            say(f"invalid: {problem}")
-        return EXIT_INVALID
-    uid = str(meta.get("uid") or uuid.uuid4())
-    job = engine.job_ref(str(meta.get("name", "ecsjob")), str(meta.get("namespace", "default")), uid)
-    if spec.get("suspend") is True:
-        say("invalid: spec.suspend: true means nothing runs; `ecsjob run` needs it false or absent")
-        return EXIT_INVALID
-    catalog = Catalog(manifest.commands, manifest.clusters, manifest.load_template)
-    result = engine.prepare(job, spec, EcsJobStatus(), catalog)
-    report(result)
-    if result.status.phase == "Invalid":
-        return EXIT_INVALID
-    say(f"job {job.name} (jobId {result.status.job_id}) on the {args.backend} backend")
-    return drive(engine, job, result.status, bool(spec.get("suspend")))
-
-
-def drive(engine: Engine, job: Any, status: EcsJobStatus, suspend: bool) -> int:
-    """Step the job until it finishes; Ctrl-C stops its tasks and exits 130."""
-    interrupted = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
-    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
-    try:
-        while True:
-            result = engine.step(job, status, suspend)
-            status = result.status
-            report(result)
-            if result.finished:
-                break
-            if interrupted.wait(_next_wait(status)):
-                engine.stop_all(status, f"ecsjob: job {job.label} interrupted")
-                say("interrupted: running tasks stopped")
-                return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return finish(engine, status)
-
-
-def _next_wait(status: EcsJobStatus) -> float:
-    """The polling interval, or less until a RunTask backoff ends or the deadline passes."""
-    return max(0.05, next_poll_seconds(status, utcnow()))
-
-
-def report(result: StepResult) -> None:
-    for event in result.events:
-        say(f"{event.reason}: {event.message}")
-    st = result.status
-    if st.phase in ("Running", "Pending") and st.message:
-        say(f"{st.phase}: {st.message}")
-
-
-def finish(engine: Engine, status: EcsJobStatus) -> int:
-    """Print the representative task's logs (stdout on success, stderr otherwise); the exit code."""
-    succeeded = status.phase == "Succeeded"
-    timed_out = any(
-        c.type == "Failed" and c.reason == "Timeout" and c.status == "True" for c in status.conditions or []
-    )
-    say(f"{status.phase}: {status.message}")
-    if status.logs is not None:
-        try:
-            events = engine.backend.fetch_logs(status.logs)
-        except Exception as exc:  # the outcome stands even when logs cannot be read
-            say(f"cannot fetch logs of {status.logs.stream}: {exc}")
-        else:
-            print(
-                format_logs(status.logs.stream, events),
-                end="",
-                file=sys.stdout if succeeded else sys.stderr,
-                flush=True,
-            )
-    return EXIT_OK if succeeded else EXIT_TIMEOUT if timed_out else EXIT_FAILED
+    return run(args, make_backend(args.backend), task_prefix())
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
@@ -199,6 +59,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
     from ecsjob_operator.kube.runner import KopfOptions, run_operator
     from ecsjob_operator.kube.runtime import JobRuntime
 
+    if kube_config() is None:
+        say(f"invalid: {NO_KUBECONFIG}")
+        return EXIT_INVALID
     backend = make_backend(args.backend)
     runtime = JobRuntime(Engine(backend, task_prefix()))
     metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
@@ -222,18 +85,19 @@ def cmd_logs(args: argparse.Namespace) -> int:
     """The representative task's logs (or index I's) of an EcsJob in the cluster, as `run` prints them."""
     import kubernetes
 
-    try:
-        kubernetes.config.load_kube_config()
-        _, active = kubernetes.config.list_kube_config_contexts()
-        namespace = args.namespace or active.get("context", {}).get("namespace") or "default"
-    except (kubernetes.config.ConfigException, OSError):
-        kubernetes.config.load_incluster_config()
-        namespace = args.namespace or "default"
+    context_namespace = kube_config()
+    if context_namespace is None:
+        say(f"invalid: {NO_KUBECONFIG}")
+        return EXIT_INVALID
+    namespace = args.namespace or context_namespace
     api: Any = kubernetes.client.CustomObjectsApi()
     try:
         body = dict(api.get_namespaced_custom_object(GROUP, VERSION, namespace, "ecsjobs", args.name))
     except kubernetes.client.ApiException as exc:
         say(f"cannot read EcsJob {namespace}/{args.name}: {exc.status} {exc.reason}")
+        return EXIT_FAILED
+    except Exception as exc:  # urllib3 connection errors: the API server is not reachable
+        say(f"cannot reach the Kubernetes API: {type(exc).__name__}")
         return EXIT_FAILED
     status = EcsJobStatus.model_validate(body.get("status") or {})
     pointer, succeeded = status.logs, status.phase == "Succeeded"
@@ -250,9 +114,33 @@ def cmd_logs(args: argparse.Namespace) -> int:
             "a job points at logs when it finishes, or use --index)"
         )
         return EXIT_FAILED
-    events = make_backend(args.backend).fetch_logs(pointer)
+    try:
+        events = make_backend(args.backend).fetch_logs(pointer)
+    except (TransientError, PermanentError) as exc:
+        say(f"cannot fetch logs of {pointer.stream}: {exc}")
+        return EXIT_FAILED
     print(format_logs(pointer.stream, events), end="", file=sys.stdout if succeeded else sys.stderr, flush=True)
     return EXIT_OK
+
+
+NO_KUBECONFIG = "no Kubernetes configuration: set KUBECONFIG (or ~/.kube/config), or run inside a cluster"
+
+
+def kube_config() -> str | None:
+    """Load the kubeconfig (else the in-cluster configuration); its namespace, or None without either."""
+    import kubernetes
+
+    try:
+        kubernetes.config.load_kube_config()
+        _, active = kubernetes.config.list_kube_config_contexts()
+        return str(active.get("context", {}).get("namespace") or "default")
+    except Exception:  # ConfigException, a missing or malformed file
+        pass
+    try:
+        kubernetes.config.load_incluster_config()
+    except Exception:
+        return None
+    return "default"
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -262,18 +150,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
     documents, readers = [], {}
     for name in args.files:
         path = Path(name)
-        try:
-            documents.append(yaml.safe_load(path.read_text()))  # JSON is YAML
-        except (OSError, yaml.YAMLError) as exc:
-            say(f"invalid: cannot read {path}: {exc}")
+        docs, errors = read_documents(path)  # JSON is YAML
+        for error in errors:
+            say(f"invalid: {error}")
+        if errors:
             return EXIT_INVALID
+        documents.extend(docs)
         readers[len(documents) - 1] = path.parent
 
     def read_template(relative: str) -> str | None:
         for folder in readers.values():
             candidate = folder / relative
             if candidate.is_file():
-                return candidate.read_text()
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    return candidate.read_text(encoding="utf-8")
         return None
 
     result = convert(documents, args.namespace, read_template)
@@ -288,6 +178,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecsjob", description="Run batch jobs as ECS Fargate tasks.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--debug", dest="trace", action="store_true", help="show a traceback on an internal error")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one EcsJob manifest to completion, without Kubernetes")
     run.add_argument("-f", "--file", required=True, help="multi-document YAML with the EcsJob")
@@ -345,16 +237,28 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(argv)  # a usage error: argparse's one line and exit 2
+    trace = args.trace or (args.func is cmd_operator and args.debug)
     if args.func is not cmd_operator:  # kopf configures the operator's logging itself
         logging.basicConfig(level=os.environ.get("ECSJOB_LOG_LEVEL", "WARNING"))
-        logsafety.install()
+        redaction.install()
     try:
         code: int = args.func(args)
         return code
     except PrefixError as exc:
-        say(str(exc))
+        say(f"invalid: {exc}")
         return EXIT_INVALID
+    except BrokenPipeError:  # `ecsjob crds | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if trace:
+            raise
+        say(f"error: {type(exc).__name__}: {redaction.redact_text(str(exc))} (--debug shows the traceback)")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

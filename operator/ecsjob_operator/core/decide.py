@@ -230,7 +230,7 @@ def _stop_running(d: Decision, reason: str) -> int:
 
 
 def _finish_failed(
-    d: Decision, ctx: MergedContext, now: datetime, reason: str, message: str, rep: TaskStatus | None
+    d: Decision, ctx: MergedContext | None, now: datetime, reason: str, message: str, rep: TaskStatus | None
 ) -> None:
     st = d.status
     stopped = _stop_running(d, f"ecsjob: job {d.job} failed ({reason})")
@@ -239,8 +239,17 @@ def _finish_failed(
     st.completion_time = iso(now)
     set_condition(st, "Failed", "True", reason, message, now)
     set_condition(st, "Progressing", "False", reason, message, now)
-    st.logs = logs_pointer(ctx, rep)
+    st.logs = logs_pointer(ctx, rep) if ctx is not None else None
     d.events.append(Event("Warning", reason, message))
+
+
+def fail(job: JobRef, status: EcsJobStatus, reason: str, message: str, now: datetime) -> Decision:
+    """End the job Failed now (AWS rejected a request, or it could not be prepared in time), stopping
+    whatever runs; works before the job has a merged context too."""
+    d = Decision(status=status.model_copy(deep=True), job=job.label)
+    _finish_failed(d, d.status.context, now, reason, message, None)
+    summarize(d.status, now)
+    return d
 
 
 def _finish_succeeded(d: Decision, ctx: MergedContext, now: datetime) -> None:

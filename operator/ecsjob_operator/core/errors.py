@@ -42,14 +42,14 @@ def validate_all(model: type[M], data: Any, prefix: str) -> tuple[M | None, list
     """Validate, and on errors validate again without the offending fields, so that the caller
     can go on checking the rest (merge rules, limits) and report every problem at once."""
     try:
-        return model.model_validate(data), []
+        return model.model_validate(data, by_alias=True, by_name=False), []
     except ValidationError as exc:
         errors = from_validation_error(exc, prefix)
         cleaned = copy.deepcopy(data)
         for loc in sorted((e["loc"] for e in exc.errors()), key=lambda loc: [str(p) for p in loc], reverse=True):
             _drop(cleaned, loc)
         try:
-            return model.model_validate(cleaned), errors
+            return model.model_validate(cleaned, by_alias=True, by_name=False), errors
         except ValidationError:
             return None, errors
 

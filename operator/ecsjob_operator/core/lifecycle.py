@@ -54,8 +54,11 @@ def is_due(phase: str | None, edited: bool, now: float, due_at: float) -> bool:
 
 def next_poll_seconds(status: EcsJobStatus, now: datetime) -> float:
     """How long until the job needs looking at: its polling interval, sooner for a backoff or deadline."""
-    if status.context is None or is_finished(status.phase):
+    if is_finished(status.phase):
         return 0.0
+    if status.context is None:  # preparing: at once, or when the backoff after an AWS error ends
+        retry = parse_iso(status.next_retry_time) if status.next_retry_time else now
+        return max(0.0, (retry - now).total_seconds())
     wait = float(parse_duration(status.context.polling_interval))
     moments = [parse_iso(t.next_launch_time) for t in status.tasks or [] if t.next_launch_time]
     if status.start_time and status.phase != "Suspended":

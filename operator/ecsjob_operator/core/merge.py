@@ -27,6 +27,7 @@ from ecsjob_operator.api.models import (
 from ecsjob_operator.core.ecs_limits import FARGATE_SIZES, MAX_TAGS, READ_ONLY_KEYS, TAG_KEY_MAX, TAG_VALUE_MAX
 from ecsjob_operator.core.errors import FieldError
 from ecsjob_operator.core.identity import RESERVED_ENV, RESERVED_TAG_PREFIX, TASK_TAG_KEYS
+from ecsjob_operator.core.taskdef import check_task_definition
 
 DEFAULT_TASK_COUNT = 1
 DEFAULT_POLLING = "30s"
@@ -41,6 +42,7 @@ class MergeInput:
     cluster: ClusterContext
     template: dict[str, Any]
     template_source: str
+    template_path: str = "taskDefinition"
     job_path: str = "spec.context"
     command_path: str = "spec.command"
     cluster_path: str = "spec.cluster"
@@ -57,7 +59,7 @@ class MergeResult:
 
 def merge(inp: MergeInput) -> MergeResult:
     """Merge the layers; return the merged context and task definition, or every error found."""
-    errors = _check_template(inp.template)
+    errors = check_task_definition(inp.template, inp.template_path)
     if errors:  # the rest needs a well-formed template
         return MergeResult(errors=errors)
     errors += _check_contexts(inp)
@@ -168,23 +170,6 @@ def _where(inp: MergeInput, name: str, job_value: object, command_value: object 
     if job_value is None and command_value is not None:
         return f"{inp.command_path}.{name}"
     return f"{inp.job_path}.{name}"
-
-
-def _check_template(template: dict[str, Any]) -> list[FieldError]:
-    path = "taskDefinition"
-    containers = template.get("containerDefinitions")
-    if not isinstance(containers, list) or not containers:
-        return [FieldError(f"{path}.containerDefinitions", "must list at least one container")]
-    errors = [
-        FieldError(f"{path}.containerDefinitions[{i}].name", "is required")
-        for i, c in enumerate(containers)
-        if not isinstance(c, dict) or not c.get("name")
-    ]
-    if not template.get("family"):
-        errors.append(FieldError(f"{path}.family", "is required"))
-    if template.get("networkMode", "awsvpc") != "awsvpc":
-        errors.append(FieldError(f"{path}.networkMode", "must be awsvpc on Fargate"))
-    return errors
 
 
 def _check_contexts(inp: MergeInput) -> list[FieldError]:

@@ -14,11 +14,18 @@ from ecsjob_operator.core.decide import Observation
 
 
 class TransientError(Exception):
-    """A failure that is not the job's fault (throttling, 5xx, credentials): retry later."""
+    """A failure that is not the job's fault (throttling, 5xx, credentials, a missing cluster): retry
+    with backoff (docs/reference.md, "Lifecycle")."""
 
 
-class TemplateError(Exception):
-    """A task definition source that cannot be loaded; the message names the source."""
+class PermanentError(Exception):
+    """AWS refused the request for good (validation, access denied, any other 4xx): the job ends
+    Failed with reason AwsRejected. The message names the operation and is already redacted."""
+
+    def __init__(self, operation: str, message: str) -> None:
+        super().__init__(f"{operation}: {message}")
+        self.operation = operation
+        self.reason = message
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class Backend(Protocol):
     requires_network: bool
 
     def default_region(self) -> str | None: ...
+
+    def environment_problem(self, regions: list[str | None]) -> str | None:
+        """What is missing to reach the backend at all (a region, credentials), in one line, or None."""
+        ...
 
     def load_task_definition(self, arn: str, region: str | None) -> dict[str, Any]: ...
 

@@ -7,14 +7,12 @@ imports neither kopf nor boto3.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ecsjob_operator.api.durations import parse_duration
+from ecsjob_operator.api.durations import format_duration, parse_duration
 from ecsjob_operator.api.models import (
     EcsCluster,
     EcsCommand,
@@ -25,26 +23,29 @@ from ecsjob_operator.api.models import (
     MergedContext,
     Resolved,
 )
+from ecsjob_operator.core.backoff import backoff_seconds
 from ecsjob_operator.core.decide import (
     Decision,
     Event,
     JobRef,
     Launch,
-    Observation,
     adoptable,
     decide,
+    fail,
     initial_tasks,
     record_launch,
     stop_all,
 )
-from ecsjob_operator.core.ecs_limits import DESCRIBE_BATCH
 from ecsjob_operator.core.errors import FieldError, validate_all
 from ecsjob_operator.core.identity import client_token, job_id, task_tags
 from ecsjob_operator.core.lifecycle import is_finished
-from ecsjob_operator.core.merge import MergeInput, merge, redact, strip_read_only
+from ecsjob_operator.core.merge import DEFAULT_TIMEOUT, MergeInput, merge, redact, strip_read_only
 from ecsjob_operator.core.selection import resolve_layers, template_source
 from ecsjob_operator.core.status import mark_invalid, set_condition, summarize
-from ecsjob_operator.engine.backend import Backend, LaunchRequest, TemplateError, TransientError
+from ecsjob_operator.core.taskdef import TemplateError
+from ecsjob_operator.core.timestamps import iso, parse_iso
+from ecsjob_operator.engine.backend import Backend, LaunchRequest, PermanentError, TransientError
+from ecsjob_operator.engine.describe import DescribeCache
 
 log = logging.getLogger(__name__)
 LoadTemplate = Callable[[str, str], dict[str, Any]]
@@ -52,65 +53,6 @@ LoadTemplate = Callable[[str, str], dict[str, Any]]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class _Entry:
-    obs: Observation | None
-    fetched: float
-
-
-@dataclass
-class DescribeCache:
-    """Coalesces DescribeTasks across all jobs sharing a cluster and region.
-
-    The first job whose tasks are stale refreshes every task that any job asked about recently,
-    100 ARNs per call; the others read the fresh answers. Polling N tasks costs about N/100 calls
-    per interval instead of one call per job.
-    """
-
-    backend: Backend
-    clock: Callable[[], float] = time.monotonic
-    freshness: float = 0.5  # fraction of the polling interval an answer stays fresh
-    calls: int = 0
-    _entries: dict[tuple[str, str | None], dict[str, _Entry]] = field(default_factory=dict)
-    _asked: dict[tuple[str, str | None], dict[str, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, cluster: MergedCluster, arns: list[str], interval: float) -> dict[str, Observation]:
-        key = (cluster.cluster_name, cluster.region)
-        max_age = interval * self.freshness
-        with self._lock:
-            now = self.clock()
-            entries = self._entries.setdefault(key, {})
-            asked = self._asked.setdefault(key, {})
-            for arn in arns:
-                asked[arn] = now
-            if any(a not in entries or now - entries[a].fetched > max_age for a in arns):
-                self._refresh(cluster, entries, asked, now, max_age)
-            return {a: e.obs for a in arns if (e := entries.get(a)) and e.obs is not None}
-
-    def track(self, cluster: MergedCluster, arns: list[str]) -> None:
-        """Announce tasks just launched, so that the next refresh includes them."""
-        with self._lock:
-            asked = self._asked.setdefault((cluster.cluster_name, cluster.region), {})
-            now = self.clock()
-            for arn in arns:
-                asked[arn] = now
-
-    def _refresh(
-        self, cluster: MergedCluster, entries: dict[str, _Entry], asked: dict[str, float], now: float, max_age: float
-    ) -> None:
-        for arn in [a for a, t in asked.items() if now - t > 4 * max_age]:  # nobody polls it any more
-            asked.pop(arn)
-            entries.pop(arn, None)
-        wanted = sorted(a for a in asked if a not in entries or now - entries[a].fetched > max_age / 2)
-        for start in range(0, len(wanted), DESCRIBE_BATCH):
-            batch = wanted[start : start + DESCRIBE_BATCH]
-            self.calls += 1
-            found = self.backend.describe(cluster, batch)
-            for arn in batch:
-                entries[arn] = _Entry(found.get(arn), now)
 
 
 @dataclass(frozen=True)
@@ -166,30 +108,64 @@ class Engine:
     def prepare(
         self, job: JobRef, spec: dict[str, Any], status: EcsJobStatus, catalog: Catalog, generation: int | None = None
     ) -> StepResult:
-        """Validate, select, merge and register: the status to start from, or an Invalid one."""
+        """Validate, select, merge and register: the status to start from, an Invalid one, or a backoff."""
         now = self.clock()
         st = status.model_copy(deep=True)
         st.job_id = job_id(job.uid)
+        if st.next_retry_time and now < parse_iso(st.next_retry_time):
+            return StepResult(st, [])  # backing off after a transient AWS error
         try:
             prepared, errors = self._resolve(job, spec, catalog)
-        except TransientError as exc:  # e.g. DescribeTaskDefinition throttled: not the spec's fault
-            return self._transient(st, "DescribeTaskDefinition", exc, now)
-        if prepared is None or errors:
-            st = mark_invalid(st, errors, now, generation)
-            return StepResult(st, [Event("Warning", "InvalidSpec", st.message or "")])
-        context, arn = prepared.context, prepared.reuse_arn
-        if arn is None:
-            try:
-                arn = self.backend.ensure_task_definition(prepared.task_definition, context.cluster.region)
-            except TransientError as exc:
-                return self._transient(st, "RegisterTaskDefinition", exc, now)
+            if prepared is None or errors:
+                st = mark_invalid(st, errors, now, generation)
+                return StepResult(st, [Event("Warning", "InvalidSpec", st.message or "")])
+            context = prepared.context
+            arn = prepared.reuse_arn or self.backend.ensure_task_definition(
+                prepared.task_definition, context.cluster.region
+            )
+        except TransientError as exc:  # not the spec's fault: back off, bounded by the job's timeout
+            return self._retry_prepare(job, st, spec, catalog, exc, now)
+        except PermanentError as exc:
+            failed = fail(job, st, "AwsRejected", f"AWS rejected {exc.operation}: {exc.reason}", now)
+            failed.status.observed_generation = generation
+            return StepResult(failed.status, failed.events)
         st.context, st.resolved, st.task_definition_arn = context, prepared.resolved, arn
         st.observed_generation = generation
+        st.start_time = st.start_time or iso(now)  # the first attempt to reach AWS
+        st.prepare_failures = st.next_retry_time = None
         st.tasks = initial_tasks(job, context.task_count)
         st.conditions = [c for c in st.conditions or [] if c.type != "Invalid"]
         summarize(st, now)
         message = f"using {arn} with {context.task_count} task(s) on cluster {context.cluster.cluster_name}"
         return StepResult(st, [Event("Normal", "Prepared", message)])
+
+    def _retry_prepare(
+        self, job: JobRef, st: EcsJobStatus, spec: dict[str, Any], catalog: Catalog, exc: Exception, now: datetime
+    ) -> StepResult:
+        """One call per backoff step (1 s doubling to 5 min, jittered) until the job's timeout."""
+        st.start_time = st.start_time or iso(now)
+        timeout = self._timeout(job, spec, catalog)
+        if now >= parse_iso(st.start_time) + timedelta(seconds=timeout):
+            limit = format_duration(timeout)
+            failed = fail(
+                job, st, "Timeout", f"the job could not be prepared within its timeout of {limit}: {exc}", now
+            )
+            return StepResult(failed.status, failed.events)
+        st.prepare_failures = (st.prepare_failures or 0) + 1
+        delay = backoff_seconds(st.prepare_failures, job.uid)
+        st.next_retry_time = iso(now + timedelta(seconds=delay))
+        message = f"{exc}; retrying in {delay:.0f}s (attempt {st.prepare_failures})"
+        set_condition(st, "Progressing", "True", "AwsError", message, now)
+        summarize(st, now)
+        return StepResult(st, [Event("Warning", "AwsError", message)])
+
+    def _timeout(self, job: JobRef, spec: dict[str, Any], catalog: Catalog) -> int:
+        """The timeout a job declares (job > command > default), readable before anything is merged."""
+        parsed, _ = validate_all(EcsJobSpec, spec, "spec")
+        layers = resolve_layers(parsed, job.namespace, catalog.commands, catalog.clusters) if parsed else []
+        declared = [parsed.context.timeout if parsed and parsed.context else None]
+        declared.append(layers.command.timeout if not isinstance(layers, list) else None)
+        return parse_duration(next((d for d in declared if d), DEFAULT_TIMEOUT))
 
     def _resolve(self, job: JobRef, spec: dict[str, Any], catalog: Catalog) -> tuple[Prepared | None, list[FieldError]]:
         """The merged job, or every problem of its spec (schema, selection, template, merge) at once."""
@@ -203,20 +179,19 @@ class Engine:
         if isinstance(source, FieldError):
             return None, [*errors, source]
         kind, value = source
+        field_name = {"configMap": "taskDefinitionRef", "arn": "taskDefinitionArn", "file": "taskDefinitionFile"}
+        where = f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}"
         try:
             template = self._load(kind, value, layers.command.task_definition, layers.cluster.region, catalog)
         except TemplateError as exc:
-            field_name = {"configMap": "taskDefinitionRef", "arn": "taskDefinitionArn", "file": "taskDefinitionFile"}
-            return None, [
-                *errors,
-                FieldError(f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}", str(exc)),
-            ]
+            return None, [*errors, FieldError(where, str(exc))]
         inp = MergeInput(
             job=parsed.context or JobContext(),
             command=layers.command,
             cluster=layers.cluster,
             template=template,
             template_source=value if kind in ("inline", "arn") else f"{kind}:{value}",
+            template_path=where,
             command_path=layers.command_path,
             cluster_path=layers.cluster_path,
             default_region=self.backend.default_region(),
@@ -252,11 +227,16 @@ class Engine:
         try:
             observed = self.describer.get(ctx.cluster, running, interval) if running else {}
         except TransientError as exc:
-            return self._transient(status, "DescribeTasks", exc, now)
+            return self._transient(status, exc, now)
+        except PermanentError as exc:
+            return self._reject(job, status, exc, now, [])
         decision = decide(job, status, observed, now, suspend)
         self._stop(decision, ctx.cluster)
         for launch in decision.launches:
-            decision.events.append(self._launch(job, decision, launch, now))
+            try:
+                decision.events.append(self._launch(job, decision, launch, now))
+            except PermanentError as exc:
+                return self._reject(job, decision.status, exc, now, decision.events)
         launched = [t.arn for t in decision.status.tasks or [] if t.phase == "Running" and t.arn]
         self.describer.track(ctx.cluster, [a for a in launched if a not in running])
         if decision.finished:
@@ -268,7 +248,7 @@ class Engine:
         for stop in decision.stops:
             try:
                 self.backend.stop(cluster, stop.arn, stop.reason)
-            except TransientError as exc:  # the task is marked stopped; ECS ends it at the timeout at worst
+            except (TransientError, PermanentError) as exc:  # marked stopped; ECS ends it at the timeout at worst
                 log.warning("StopTask %s failed: %s", stop.arn, exc)
             decision.events.append(Event("Normal", "TaskStopped", f"task {stop.index} stopped: {stop.reason}"))
 
@@ -310,11 +290,22 @@ class Engine:
         for key in [k for k in self._launched if k[0] == job.uid]:
             del self._launched[key]
 
-    def _transient(self, status: EcsJobStatus, operation: str, exc: Exception, now: datetime) -> StepResult:
+    def _transient(self, status: EcsJobStatus, exc: Exception, now: datetime) -> StepResult:
+        """A poll that got no answer: shown, and tried again at the next poll."""
         st = status.model_copy(deep=True)
-        message = f"{operation} failed, will retry: {exc}"
+        message = f"{exc}; will retry at the next poll"
         set_condition(st, "Progressing", "True", "AwsError", message, now)
         return StepResult(st, [Event("Warning", "AwsError", message)])
+
+    def _reject(
+        self, job: JobRef, status: EcsJobStatus, exc: PermanentError, now: datetime, events: list[Event]
+    ) -> StepResult:
+        """AWS refused a request for good: stop what runs and end the job (reason AwsRejected)."""
+        decision = fail(job, status, "AwsRejected", f"AWS rejected {exc.operation}: {exc.reason}", now)
+        if status.context is not None:
+            self._stop(decision, status.context.cluster)
+        self.forget(job)
+        return StepResult(decision.status, events + decision.events)
 
     def stop_all(self, status: EcsJobStatus, reason: str) -> list[Event]:
         """Stop every running task (deletion, Ctrl-C); counts no failure."""

@@ -6,7 +6,6 @@ neither kopf (handlers.py does) nor boto3 (the engine's backend does).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -18,7 +17,7 @@ from ecsjob_operator import __version__
 from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJobStatus
 from ecsjob_operator.core.decide import Event, JobRef
 from ecsjob_operator.core.lifecycle import is_due, is_edited, needs_preparing, next_poll_seconds, waits_for_catalog
-from ecsjob_operator.engine.backend import TemplateError
+from ecsjob_operator.core.taskdef import TemplateError, parse_template
 from ecsjob_operator.engine.engine import Catalog, Engine, LoadTemplate, StepResult, utcnow
 
 log = logging.getLogger(__name__)
@@ -86,8 +85,13 @@ class JobRuntime:
             resolvable = Catalog(
                 parse_all(EcsCommand, commands), parse_all(EcsCluster, clusters), self._loader(job.namespace)
             )
+            fresh.next_retry_time, fresh.prepare_failures = status.next_retry_time, status.prepare_failures
+            fresh.start_time = status.start_time
             prepared = self.engine.prepare(job, spec, fresh, resolvable, generation)
-            self._due[job.uid] = 0.0  # launch at the next tick, not a polling interval later
+            if prepared.status.context is not None:
+                self._due[job.uid] = 0.0  # launch at the next tick, not a polling interval later
+            else:
+                self._schedule(job.uid, prepared)  # a backoff, or finished
             return prepared
         result = self.engine.step(job, status, suspend=bool(spec.get("suspend")))
         result.status.observed_generation = generation
@@ -128,13 +132,12 @@ class JobRuntime:
             try:
                 data = self._config_map(name, namespace)
             except Exception as exc:  # the API's 404/403 and connection errors alike
-                raise TemplateError(f"cannot read ConfigMap {namespace}/{name}: {exc}") from exc
-            if key not in data:
+                status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+                why = f"{status} {reason}" if status else type(exc).__name__
+                raise TemplateError(f"cannot read ConfigMap {namespace}/{name}: {why}") from exc
+            if key not in data or not isinstance(data[key], str):
                 raise TemplateError(f"ConfigMap {namespace}/{name} has no key {key!r}")
-            try:
-                return dict(json.loads(data[key]))
-            except json.JSONDecodeError as exc:
-                raise TemplateError(f"ConfigMap {namespace}/{name} key {key!r} is not JSON: {exc}") from exc
+            return parse_template(data[key], f"ConfigMap {namespace}/{name} key {key!r}")
 
         return load
 

@@ -23,7 +23,8 @@ from ecsjob_operator.api.models import LogsPointer, MergedCluster
 from ecsjob_operator.core.decide import ContainerResult, Observation
 from ecsjob_operator.core.identity import TAG_ATTEMPT, task_env
 from ecsjob_operator.core.merge import content_hash
-from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent, TemplateError
+from ecsjob_operator.core.taskdef import TemplateError
+from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent
 
 ACCOUNT, REGION = "000000000000", "local"
 
@@ -46,6 +47,9 @@ class LocalBackend:
 
     def default_region(self) -> str | None:
         return REGION
+
+    def environment_problem(self, regions: list[str | None]) -> str | None:
+        return None  # local processes need no account
 
     # --- task definitions -------------------------------------------------------------------
 
