@@ -44,3 +44,38 @@ def test_status_patch_holds_changes_and_removals_only() -> None:
     old = {"phase": "Running", "active": 2, "logs": {"stream": "s"}, "kopf": {"x": 1}}
     new = {"phase": "Running", "active": 1, "succeeded": 1}
     assert status_patch(old, new) == {"active": 1, "succeeded": 1, "logs": None}
+
+
+def test_an_unexpected_error_is_shown_once_and_backed_off(tmp_path: Path) -> None:
+    runtime = JobRuntime(Engine(LocalBackend(tmp_path), "heimdall-job"))
+    corrupt = body({"phase": "Running", "tasks": "written by hand", "observedGeneration": 1})
+    first = runtime.sync(corrupt, [], [])
+    progressing = next(c for c in first.status.conditions or [] if c.type == "Progressing")
+    assert (progressing.status, progressing.reason) == ("True", "ReconcileError")
+    assert "ValidationError" in progressing.message and first.status.phase == "Pending"
+    assert [(e.type, e.reason) for e in first.events] == [("Warning", "ReconcileError")]
+    assert not runtime.is_due(corrupt)  # backing off, not every tick
+    again = runtime.sync(corrupt, [], [])
+    assert again.events == [] and again.status.phase == "Pending"  # one Event per run of errors
+    assert not list(tmp_path.glob("tasks/*"))
+
+
+def test_an_edit_after_the_end_is_observed_and_ignored(tmp_path: Path) -> None:
+    runtime = JobRuntime(Engine(LocalBackend(tmp_path), "heimdall-job"))
+    done = {
+        "phase": "Succeeded",
+        "observedGeneration": 1,
+        "conditions": [
+            {"type": "Complete", "status": "True", "reason": "AllTasksSucceeded", "message": "all 1 task(s) succeeded",
+             "lastTransitionTime": "2026-11-26T12:00:00Z"},
+            {"type": "Progressing", "status": "False", "reason": "AllTasksSucceeded",
+             "message": "all 1 task(s) succeeded", "lastTransitionTime": "2026-11-26T12:00:00Z"},
+        ],
+    }  # fmt: skip
+    assert runtime.sync(body(done), [], []).events == []  # unedited: nothing to do
+    edited = runtime.sync(body(done, generation=2), [], [])
+    assert edited.status.observed_generation == 2 and edited.status.phase == "Succeeded"
+    progressing = next(c for c in edited.status.conditions or [] if c.type == "Progressing")
+    assert progressing.status == "False" and "edits after the end are ignored (generation 2)" in progressing.message
+    assert [e.reason for e in edited.events] == ["EditIgnored"]
+    assert not list(tmp_path.glob("tasks/*")) and not list(tmp_path.glob("taskdefs/*"))

@@ -64,9 +64,18 @@ class Runner:
     def __init__(self, engine: Engine, clock: Clock, spec: dict[str, Any], uid: str = "uid-0001") -> None:
         self.engine, self.clock = engine, clock
         self.job: JobRef = engine.job_ref("job", "default", uid)
+        self.spec = spec
         self.result = engine.prepare(self.job, spec, EcsJobStatus(), Catalog(load_template=_no_external))
         self.status = self.result.status
         self.events = list(self.result.events)
+
+    def prepare_again(self, seconds: float) -> StepResult:
+        """One more prepare after `seconds`, as a poll does while the job has no merged context."""
+        self.clock.advance(seconds)
+        self.result = self.engine.prepare(self.job, self.spec, self.status, Catalog(load_template=_no_external))
+        self.status = self.result.status
+        self.events += self.result.events
+        return self.result
 
     def step(self, seconds: float = 1.0, suspend: bool = False) -> StepResult:
         self.clock.advance(seconds)

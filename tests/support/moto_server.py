@@ -44,7 +44,8 @@ class MotoServer:
         self._server.shutdown()
 
     def inject(self, operation: str, *faults: str) -> None:
-        """Answer the next calls of an operation (e.g. "RunTask") with "throttle" or "capacity"."""
+        """Answer the next calls of an operation (e.g. "RunTask") with "throttle", "capacity", "error500",
+        or "error:CODE:STATUS" (an AWS error answer, e.g. "error:AccessDeniedException:400")."""
         with self._lock:
             self.faults.setdefault(operation, []).extend(faults)
 
@@ -72,6 +73,13 @@ class MotoServer:
                 {"tasks": [], "failures": [{"reason": "RESOURCE:FARGATE", "detail": "no Fargate capacity"}]}
             ).encode()
             start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+            return [body]
+        if fault and fault.startswith("error:"):
+            _, code, status = fault.split(":")
+            body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
+            start_response(
+                f"{status} Error", [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+            )
             return [body]
         if fault == "error500":
             start_response("500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.1")])

@@ -59,3 +59,29 @@ def test_no_status_yet_is_progressing() -> None:
 def test_a_newer_generation_not_yet_observed_is_progressing() -> None:
     result = health(job("Invalid", generation=2, observed=1))
     assert result["status"] == "Progressing" and "generation 2" in result["message"]
+
+
+def test_a_finished_job_edited_later_stays_healthy_or_degraded(tmp_path: Path) -> None:
+    """The operator observes the new generation of a finished job, so health does not hang in Progressing."""
+    from ecsjob_operator.engine.engine import Engine
+    from ecsjob_operator.kube.runtime import JobRuntime, status_patch
+    from ecsjob_operator.local.backend import LocalBackend
+
+    runtime = JobRuntime(Engine(LocalBackend(tmp_path), "heimdall-job"))
+    for phase, condition, expected in (("Succeeded", "Complete", "Healthy"), ("Failed", "Failed", "Degraded")):
+        obj = job(phase, generation=2, observed=1)
+        obj["metadata"].update(uid=f"u-{phase}", namespace="ns")
+        obj["spec"] = {"suspend": True}
+        obj["status"]["conditions"] = [
+            {
+                "type": condition,
+                "status": "True",
+                "reason": "R",
+                "message": "m",
+                "lastTransitionTime": "2026-11-26T12:00:00Z",
+            }
+        ]
+        assert health(obj)["status"] == "Progressing"  # before the operator saw the edit
+        result = runtime.sync(obj, [], [])
+        obj["status"].update(status_patch(obj["status"], result.status.wire()))
+        assert health(obj)["status"] == expected

@@ -105,6 +105,8 @@ def test_needs_preparing(status: EcsJobStatus, needs: bool) -> None:
         ("Invalid", False, False, False),
         ("Invalid", True, False, True),  # fixed by an edit
         ("Invalid", False, True, True),  # waits for an EcsCommand/EcsCluster
+        ("Succeeded", True, False, True),  # an edit after the end is observed (and ignored)
+        ("Failed", True, False, True),
     ],
 )
 def test_wants_reconcile(phase: str | None, edited: bool, waiting: bool, wanted: bool) -> None:

@@ -134,8 +134,8 @@ class Manifest:
 
 
 def _metadata_problems(meta: Any, where: str, required: bool) -> list[FieldError]:
-    if meta is None and not required:
-        return []
+    if meta is None:
+        return [FieldError(f"{where}.name", "is required")] if required else []
     if not isinstance(meta, dict):
         return [FieldError(where.rsplit(".", 1)[0], "metadata must be a mapping")]
     errors = [

@@ -41,9 +41,12 @@ def needs_preparing(status: EcsJobStatus) -> bool:
 
 
 def wants_reconcile(phase: str | None, edited: bool, waiting_for_catalog: bool) -> bool:
-    """Whether the operator's timer should run for a job at all (finished jobs are never polled)."""
+    """Whether the operator's timer should run for a job at all: finished jobs are never polled, but an
+    edit is observed (an Invalid job is validated again; a finished one notes the edit is ignored)."""
+    if edited:
+        return True
     if phase == "Invalid":
-        return edited or waiting_for_catalog
+        return waiting_for_catalog
     return not is_finished(phase)
 
 

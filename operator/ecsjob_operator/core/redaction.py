@@ -14,6 +14,16 @@ _VALUE = re.compile(r"""(\\?["']value\\?["']\s*:\s*)(\\?["'])(.*?)(?<!\\)\2""")
 MASK = "***"
 
 
+# Control characters a task could use to drive the user's terminal (ANSI/OSC escapes, NUL, bells):
+# C0 except tab, DEL and C1. Shown as \xNN; everything else is kept as it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """A task's log line made safe for a terminal: control characters (tab aside) escaped as \\xNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def redact_text(text: str) -> str:
     """Mask the value of every JSON/Python-repr `value` key (environment variables, tag values)."""
     return _VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", text)

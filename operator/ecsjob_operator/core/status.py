@@ -102,6 +102,31 @@ def logs_pointer(ctx: MergedContext, task: TaskStatus | None) -> LogsPointer | N
     )
 
 
+EDIT_IGNORED = "edits after the end are ignored"
+
+
+def note_ignored_edit(status: EcsJobStatus, generation: int | None, now: datetime) -> EcsJobStatus:
+    """A finished job that was edited: observe the generation and say the edit changes nothing, so that
+    `kubectl` and Argo CD see the final state as current (docs/reference.md, "Lifecycle")."""
+    st = status.model_copy(deep=True)
+    st.observed_generation = generation
+    final = next((c for c in st.conditions or [] if c.status == "True" and c.type in ("Complete", "Failed")), None)
+    if final is not None:
+        note = f"{final.message.split('; ' + EDIT_IGNORED)[0]}; {EDIT_IGNORED} (generation {generation})"
+        set_condition(st, "Progressing", "False", final.reason, note, now)
+    return st
+
+
+def mark_reconcile_error(status: EcsJobStatus, error: str, retry_in: float, now: datetime) -> EcsJobStatus:
+    """An unexpected error while reconciling: shown on Progressing (reason ReconcileError), never phaseless."""
+    st = status.model_copy(deep=True)
+    message = f"reconcile failed ({error}); retrying in {retry_in:.0f}s"
+    set_condition(st, "Progressing", "True", "ReconcileError", message, now)
+    st.phase = st.phase or "Pending"
+    st.message = message
+    return st
+
+
 def mark_invalid(status: EcsJobStatus, errors: list[FieldError], now: datetime, generation: int | None) -> EcsJobStatus:
     """The status of a spec that cannot run: phase Invalid, one condition naming every bad field."""
     st = status.model_copy(deep=True)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from ecsjob_operator.api.models import LogsPointer, MergedCluster
 from ecsjob_operator.core.decide import Observation
+from ecsjob_operator.core.redaction import printable
 
 
 class TransientError(Exception):
@@ -79,6 +80,6 @@ class Backend(Protocol):
 
 def format_logs(stream: str, events: list[LogEvent]) -> str:
     """docs/reference.md, "ecsjob run": `=== {stream} ===`, a blank line, then `[YYYY-MM-DD HH:MM:SS] message` lines."""
-    lines = [f"=== {stream} ===", ""]
-    lines += [f"[{e.timestamp.strftime('%Y-%m-%d %H:%M:%S')}] {e.message.rstrip(chr(10))}" for e in events]
+    lines = [f"=== {printable(stream)} ===", ""]
+    lines += [f"[{e.timestamp.strftime('%Y-%m-%d %H:%M:%S')}] {printable(e.message.rstrip(chr(10)))}" for e in events]
     return "\n".join(lines) + "\n"

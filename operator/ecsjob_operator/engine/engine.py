@@ -156,7 +156,7 @@ class Engine:
         st.next_retry_time = iso(now + timedelta(seconds=delay))
         message = f"{exc}; retrying in {delay:.0f}s (attempt {st.prepare_failures})"
         set_condition(st, "Progressing", "True", "AwsError", message, now)
-        summarize(st, now)
+        st.phase, st.message = "Pending", f"preparing: {message}"
         return StepResult(st, [Event("Warning", "AwsError", message)])
 
     def _timeout(self, job: JobRef, spec: dict[str, Any], catalog: Catalog) -> int:

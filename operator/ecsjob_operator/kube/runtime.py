@@ -15,8 +15,18 @@ from pydantic import ValidationError
 
 from ecsjob_operator import __version__
 from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJobStatus
+from ecsjob_operator.core.backoff import backoff_seconds
 from ecsjob_operator.core.decide import Event, JobRef
-from ecsjob_operator.core.lifecycle import is_due, is_edited, needs_preparing, next_poll_seconds, waits_for_catalog
+from ecsjob_operator.core.lifecycle import (
+    is_due,
+    is_edited,
+    is_finished,
+    needs_preparing,
+    next_poll_seconds,
+    waits_for_catalog,
+)
+from ecsjob_operator.core.redaction import redact_text
+from ecsjob_operator.core.status import EDIT_IGNORED, mark_reconcile_error, note_ignored_edit
 from ecsjob_operator.core.taskdef import TemplateError, parse_template
 from ecsjob_operator.engine.engine import Catalog, Engine, LoadTemplate, StepResult, utcnow
 
@@ -60,6 +70,7 @@ class JobRuntime:
         self._read_config_map = read_config_map
         self._catalogs: dict[str, str] = {}  # uid -> the EcsCommands/EcsClusters it was last resolved against
         self._due: dict[str, float] = {}  # uid -> monotonic time of its next poll
+        self._errors: dict[str, int] = {}  # uid -> consecutive unexpected errors
 
     def ref(self, body: Mapping[str, Any]) -> JobRef:
         meta = body["metadata"]
@@ -68,14 +79,29 @@ class JobRuntime:
     def sync(
         self, body: Mapping[str, Any], commands: Iterable[Mapping[str, Any]], clusters: Iterable[Mapping[str, Any]]
     ) -> StepResult:
-        """Prepare a new (or re-edited invalid) job, else step it."""
+        """Prepare a new (or re-edited invalid) job, else step it; an unexpected error is shown, not raised."""
+        uid = body["metadata"]["uid"]
+        try:
+            result = self._sync(body, list(commands), list(clusters))
+        except Exception as exc:  # a bug, or a status a user wrote by hand: never a silent retry loop
+            return self._failed(body, exc)
+        self._errors.pop(uid, None)
+        return result
+
+    def _sync(
+        self, body: Mapping[str, Any], commands: list[Mapping[str, Any]], clusters: list[Mapping[str, Any]]
+    ) -> StepResult:
         meta, raw = body["metadata"], body.get("spec") or {}
         spec = dict(raw) if isinstance(raw, Mapping) else {"invalid": raw}  # reported as an unknown field
         status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
         job, generation = self.ref(body), meta.get("generation")
-        commands, clusters = list(commands), list(clusters)
         catalog = fingerprint(commands + clusters)
         edited = is_edited(generation, status.observed_generation)
+        if is_finished(status.phase) and status.phase != "Invalid":
+            if not edited:
+                return StepResult(status, [])
+            noted = note_ignored_edit(status, generation, utcnow())
+            return StepResult(noted, [Event("Normal", "EditIgnored", f"generation {generation}: {EDIT_IGNORED}")])
         unchanged = not waits_for_catalog(status) or self._catalogs.get(job.uid) == catalog
         if status.phase == "Invalid" and not edited and unchanged:
             return StepResult(status, [])
@@ -98,9 +124,26 @@ class JobRuntime:
         self._schedule(job.uid, result)
         return result
 
+    def _failed(self, body: Mapping[str, Any], exc: Exception) -> StepResult:
+        """ReconcileError on Progressing, one Warning Event per run of errors, a backoff before the next try."""
+        uid = body["metadata"]["uid"]
+        failures = self._errors[uid] = self._errors.get(uid, 0) + 1
+        delay = backoff_seconds(failures, uid)
+        self._due[uid] = time.monotonic() + delay
+        log.error("reconciling %s failed", self.ref(body).label, exc_info=exc)
+        try:
+            status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
+        except (ValidationError, TypeError, ValueError):
+            status = EcsJobStatus()  # unreadable: the fields we write replace it
+        error = f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
+        st = mark_reconcile_error(status, error, delay, utcnow())
+        return StepResult(st, [Event("Warning", "ReconcileError", error)] if failures == 1 else [])
+
     def is_due(self, body: Mapping[str, Any]) -> bool:
         """Whether a timer tick should sync the job now (core.lifecycle.is_due)."""
         meta, status = body["metadata"], body.get("status") or {}
+        if meta["uid"] in self._errors:  # backing off after an unexpected error
+            return time.monotonic() >= self._due.get(meta["uid"], 0.0)
         edited = is_edited(meta.get("generation"), status.get("observedGeneration"))
         return is_due(status.get("phase"), edited, time.monotonic(), self._due.get(meta["uid"], 0.0))
 
@@ -119,6 +162,7 @@ class JobRuntime:
         self.engine.forget(job)
         self._catalogs.pop(job.uid, None)
         self._due.pop(job.uid, None)
+        self._errors.pop(job.uid, None)
         return events
 
     def _loader(self, namespace: str) -> LoadTemplate:
