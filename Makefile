@@ -3,8 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 SAMPLE ?= manifests/samples/local-hello.yaml
+FUZZ_EXAMPLES ?= 5000
 
-.PHONY: help install run test test-unit test-aws test-e2e lint crds docs bench
+.PHONY: help install run test test-unit test-aws test-e2e lint crds docs bench fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -37,6 +38,9 @@ lint: install ## ruff, mypy (strict on the package) and the import layering cont
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+fuzz: install ## property-based fuzzing of `ecsjob run` (FUZZ_EXAMPLES, default 5000; fresh random examples)
+	ECSJOB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ECSJOB_FUZZ_RANDOM=1 $(BIN)/pytest tests/aws/test_fuzz_cli.py -s -p no:cacheprovider
 
 crds: install ## regenerate crds/ from the models
 	$(BIN)/ecsjob crds --out crds

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_DURATION = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?$")  # ASCII digits, as the CRD
 PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 EXAMPLE = '"30s", "45m", "1h" or "2h15m30s"'
 MAX_LENGTH = 32  # longer strings are no duration we accept (and would cost CEL and int() dearly)
@@ -27,7 +27,7 @@ def parse_duration(value: object) -> int:
         raise DurationError(
             f"{value!r} is not a duration string; write it as {EXAMPLE} (a bare number is not accepted)"
         )
-    match = _DURATION.match(value) if len(value) <= MAX_LENGTH else None
+    match = _DURATION.fullmatch(value) if len(value) <= MAX_LENGTH else None  # "$" would allow a final \n
     if not value or match is None:
         raise DurationError(f'"{value}" is not a valid duration; write it as {EXAMPLE}')
     parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}

@@ -73,7 +73,7 @@ class Manifest:
             self.errors.append(FieldError(where, "must be a mapping (a Kubernetes object)"))
             return
         kind = doc.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             wanted = ", ".join(KINDS)
             self.errors.append(FieldError(f"{where}.kind", f"{kind!r} is not one of {wanted}"))
             return

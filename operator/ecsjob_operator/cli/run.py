@@ -61,8 +61,7 @@ def _regions(spec: dict[str, Any], manifest: Manifest) -> list[str | None]:
 def drive(engine: Engine, job: JobRef, spec: dict[str, Any], catalog: Catalog, backend: str) -> int:
     """Prepare (with backoff) then step the job until it finishes; Ctrl-C stops its tasks and exits 130."""
     interrupted = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
-    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
+    previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     status = EcsJobStatus()
     try:
         while True:
@@ -88,7 +87,8 @@ def drive(engine: Engine, job: JobRef, spec: dict[str, Any], catalog: Catalog, b
             engine.stop_all(status, f"ecsjob: job {job.label} stopped after an internal error")
         raise
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return finish(engine, status)
 
 
