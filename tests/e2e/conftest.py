@@ -7,10 +7,12 @@ AWS_ENDPOINT_URL.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import kubernetes
 import pytest
 import yaml
 from emulator import EmulatorThread
@@ -57,14 +59,21 @@ def kubeconfig(
     return emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 
+NAMESPACES = ("default", "team", "team-x")  # the tier's tenants; operators watch them by name
+
+
 @pytest.fixture(scope="session")
 def kube(kubeconfig: Path) -> Kube:
-    return Kube(kubeconfig)
+    kube = Kube(kubeconfig)
+    for namespace in NAMESPACES:
+        with contextlib.suppress(kubernetes.client.ApiException):  # exists already (a real cluster)
+            kube.core.create_namespace({"metadata": {"name": namespace}})
+    return kube
 
 
 @pytest.fixture(scope="session")
 def operator(
-    kubeconfig: Path, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+    kubeconfig: Path, kube: Kube, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     process = OperatorProcess(kubeconfig, moto_server, tmp_path_factory.mktemp("operator"))
     process.start()

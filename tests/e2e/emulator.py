@@ -7,6 +7,8 @@ operator depends on it: uid, resourceVersion, generation and creationTimestamp a
 main object; merge patches delete keys set to null; JSON patches apply, and a failing `test`
 answers 422 (a conflict, as kopf expects); finalizers hold deletion; a missing object is 404.
 
+It also reads `/api/v1/namespaces[/NAME]` as the Namespace resource (kmock 0.8 fails on it).
+
 It does not emulate: schema validation or defaulting, admission, RBAC, label or field
 selectors, server-side apply, PUT (replace), resourceVersion preconditions on merge patches,
 or garbage collection by owner references. Pinned to kmock 0.8: it leans on its internals.
@@ -27,9 +29,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp.web
-from kmock._internal import apps, enums, rendering
+from kmock._internal import apps, enums, parsing, rendering
 from kmock._internal.k8s import KubernetesEmulator, KubernetesError
 
+_parse_path = parsing.parse_path
+
+
+def _parse_core_namespaces(path: str) -> parsing.ParsedPath:
+    """kmock 0.8 reads `/api/v1/namespaces[/NAME]` as a namespace prefix and fails (a 500), which an
+    operator watching named namespaces (kopf's namespace observer) trips over; read it as the resource."""
+    parts = path.strip("/").split("/")
+    if parts[:3] == ["api", "v1", "namespaces"] and len(parts) <= 4:
+        return parsing.ParsedPath("", "v1", "namespaces", None, parts[3] if len(parts) == 4 else None, None)
+    return _parse_path(path)
+
+
+parsing.parse_path = _parse_core_namespaces
 OWN_ACTIONS = (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE, enums.action.FETCH)
 VERBS = {
     enums.action.LIST: "list",

@@ -53,7 +53,8 @@ def test_operator_requests_are_all_allowed_by_its_role(
     kube.create("ecsjobs", ecsjob(name, fargate, command=ref))
     status: dict[str, Any] = wait_for(lambda: (s := kube.status(name)).get("active") == 1 and s, what="a running task")
     assert status["context"]["taskDefinitionSource"] == f"configMap:{name}/td.json"
-    assert json.loads(template)["family"] == status["context"]["family"]
+    # registered in the namespace's own family: ecsjob-<namespace>_<the template's family>
+    assert status["context"]["family"] == f"ecsjob-default_{json.loads(template)['family']}"
     kube.delete_job(name)
     wait_for(lambda: kube.job(name) is None, what="deletion")
     made = requested(emulator)

@@ -15,6 +15,7 @@ from support.fargate import CLUSTER, REGION, FakeFargate
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
 TEMPLATE = json.loads((SAMPLES / "task-definition.json").read_text())
+EXECUTION_ROLE = TEMPLATE["executionRoleArn"]  # the cluster's, as the operator requires
 
 
 class Clock:
@@ -33,6 +34,7 @@ def cluster_ctx(fargate: FakeFargate) -> dict[str, Any]:
     return {
         "clusterName": CLUSTER,
         "region": REGION,
+        "executionRoleArn": EXECUTION_ROLE,
         "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]},
     }
 

@@ -85,8 +85,10 @@ def free_port() -> int:
 class OperatorProcess:
     """`ecsjob operator` as a subprocess; kill -9 and start again at will."""
 
-    def __init__(self, kubeconfig: Path, moto: MotoServer, log_dir: Path) -> None:
+    def __init__(self, kubeconfig: Path, moto: MotoServer, log_dir: Path, *options: str) -> None:
         self.kubeconfig, self.moto, self.log_dir = kubeconfig, moto, log_dir
+        # the tier's default: namespace "default", where the tests use inline clusters (a single-team install)
+        self.options = options or ("-n", "default", "--allow-inline-cluster")
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -109,7 +111,7 @@ class OperatorProcess:
                 "ecsjob_operator.cli",
                 "operator",
                 "--standalone",
-                "-A",
+                *self.options,
                 "--verbose",
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",

@@ -113,7 +113,9 @@ def test_scalars_job_over_command_over_template(job: dict, command: dict, field:
     assert getattr(result.context, field) == expected
 
 
-def test_tags_cluster_then_command_then_job() -> None:
+def test_a_tenant_cannot_override_admin_tags() -> None:
+    """For the same key the cluster's tag wins over the command's, which wins over the job's (the
+    contract reversed the old job-first order: cost and access tags belong to the admin)."""
     result = merge(
         inp(
             job={"tags": {"team": "job", "j": "1"}},
@@ -122,7 +124,7 @@ def test_tags_cluster_then_command_then_job() -> None:
         )
     )
     assert result.context is not None
-    assert result.context.tags == {"team": "job", "env": "prod", "c": "1", "j": "1"}
+    assert result.context.tags == {"team": "cl", "env": "prod", "c": "1", "j": "1"}
 
 
 @pytest.mark.parametrize(

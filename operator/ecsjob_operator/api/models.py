@@ -142,7 +142,20 @@ class ClusterContext(Wire):
     execution_role_arn: str | None = Field(None, description="Execution role replacing the template's.")
     task_role_arn: str | None = Field(None, description="Task role replacing the template's.")
     vpc_config: VpcConfig | None = Field(None, description="awsvpc network (required on AWS).")
-    tags: dict[str, str] | None = Field(None, description="ECS tags for the tasks.")
+    tags: dict[str, str] | None = Field(None, description="ECS tags for the tasks; they win over command and job tags.")
+    allowed_task_definitions: list[str] | None = Field(
+        None,
+        description="Operator: family globs a taskDefinitionArn may name besides the namespace's own families "
+        "({namespace} is replaced by the job's namespace).",
+    )
+    allowed_secrets: list[str] | None = Field(
+        None,
+        description="Operator: ARN globs that secrets[].valueFrom and repositoryCredentials may name "
+        "({namespace} is replaced).",
+    )
+    allowed_efs_file_systems: list[str] | None = Field(
+        None, description="Operator: EFS file system ids a task definition may mount."
+    )
 
 
 # --- resources ------------------------------------------------------------------------------

@@ -276,7 +276,15 @@ def run_task_args(request: LaunchRequest) -> dict[str, Any]:
         "startedBy": request.task_name,
         "clientToken": request.client_token,
         "tags": [{"key": k, "value": v} for k, v in request.tags.items()],
-        "overrides": {"containerOverrides": [{"name": c, "environment": env} for c in request.containers]},
+        "overrides": {
+            "containerOverrides": [{"name": c, "environment": env} for c in request.containers],
+            # the cluster's roles win even over a task definition used as is (docs/reference.md, "Security boundaries")
+            **{
+                k: v
+                for k, v in (("executionRoleArn", cluster.execution_role_arn), ("taskRoleArn", cluster.task_role_arn))
+                if v
+            },
+        },
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": cluster.subnets,

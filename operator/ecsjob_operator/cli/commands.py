@@ -20,6 +20,7 @@ from ecsjob_operator.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID,
 from ecsjob_operator.core import redaction
 from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, check_prefix
 from ecsjob_operator.core.status import logs_pointer
+from ecsjob_operator.core.tenancy import DEFAULT_FAMILY_PREFIX, check_family_prefix, operator_policy
 from ecsjob_operator.engine.backend import Backend, PermanentError, TransientError, format_logs
 from ecsjob_operator.engine.engine import Engine
 
@@ -63,7 +64,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         say(f"invalid: {NO_KUBECONFIG}")
         return EXIT_INVALID
     backend = make_backend(args.backend)
-    runtime = JobRuntime(Engine(backend, task_prefix()))
+    policy = operator_policy(check_family_prefix(args.family_prefix), args.allow_inline_cluster)
+    runtime = JobRuntime(Engine(backend, task_prefix(), policy=policy))
     metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
     if args.metrics_port:
         metrics.serve(args.metrics_port)
@@ -207,6 +209,16 @@ def parser() -> argparse.ArgumentParser:
     op.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     op.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
     op.add_argument("--standalone", action="store_true", help="no peering with other operator replicas")
+    op.add_argument(
+        "--allow-inline-cluster",
+        action="store_true",
+        help="accept an inline spec.cluster (single-team installs); by default only admins' EcsClusters are used",
+    )
+    op.add_argument(
+        "--family-prefix",
+        default=os.environ.get("ECSJOB_FAMILY_PREFIX", DEFAULT_FAMILY_PREFIX),
+        help=f"task definitions are registered as PREFIX<namespace>_<family> (default {DEFAULT_FAMILY_PREFIX})",
+    )
     op.add_argument("--peering", help="kopf peering object name (for several replicas)")
     op.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     op.add_argument(

@@ -15,6 +15,9 @@ STARTED_BY_MAX = 36
 STARTED_BY_CHARS = r"^[A-Za-z0-9_/-]+$"
 # RunTask `clientToken`: up to 64 ASCII characters (same page, clientToken).
 CLIENT_TOKEN_MAX = 64
+# A task definition family: up to 255 letters, numbers, hyphens and underscores.
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html#ECS-RegisterTaskDefinition-request-family
+FAMILY_MAX = 255
 # StopTask `reason`: up to 255 characters.
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html#ECS-StopTask-request-reason
 STOP_REASON_MAX = 255

@@ -17,6 +17,7 @@ class FieldError:
 
     path: str
     message: str
+    reason: str = "InvalidSpec"  # the Invalid condition's reason when this error decides it
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"

@@ -28,6 +28,7 @@ from ecsjob_operator.core.ecs_limits import FARGATE_SIZES, MAX_TAGS, READ_ONLY_K
 from ecsjob_operator.core.errors import FieldError
 from ecsjob_operator.core.identity import RESERVED_ENV, RESERVED_TAG_PREFIX, TASK_TAG_KEYS
 from ecsjob_operator.core.taskdef import check_task_definition
+from ecsjob_operator.core.tenancy import namespaced_family
 
 DEFAULT_TASK_COUNT = 1
 DEFAULT_POLLING = "30s"
@@ -48,6 +49,9 @@ class MergeInput:
     cluster_path: str = "spec.cluster"
     default_region: str | None = None
     require_network: bool = False
+    namespace: str = "default"
+    family_prefix: str | None = None  # multi-tenant: register in the namespace's family
+    roles_from_cluster_only: bool = False  # multi-tenant: the template's roles never reach AWS
 
 
 @dataclass
@@ -73,7 +77,7 @@ def merge(inp: MergeInput) -> MergeResult:
                 f"{task_count} exceeds the cluster's maxTaskCount {inp.cluster.max_task_count}",
             )
         )
-    tags = {**(inp.cluster.tags or {}), **(inp.command.tags or {}), **(inp.job.tags or {})}
+    tags = {**(inp.job.tags or {}), **(inp.command.tags or {}), **(inp.cluster.tags or {})}  # admin tags win
     if len(tags) + len(TASK_TAG_KEYS) > MAX_TAGS:
         errors.append(
             FieldError(
@@ -110,6 +114,11 @@ def build_task_definition(inp: MergeInput, cpu: int, memory: int) -> dict[str, A
     td["cpu"], td["memory"] = str(cpu), str(memory)
     td.setdefault("networkMode", "awsvpc")
     td.setdefault("requiresCompatibilities", ["FARGATE"])
+    if inp.family_prefix is not None:
+        td["family"] = namespaced_family(inp.family_prefix, inp.namespace, td["family"])
+    if inp.roles_from_cluster_only:  # none on the cluster means none at all, whatever the template says
+        td.pop("executionRoleArn", None)
+        td.pop("taskRoleArn", None)
     if inp.cluster.execution_role_arn:
         td["executionRoleArn"] = inp.cluster.execution_role_arn
     if inp.cluster.task_role_arn:

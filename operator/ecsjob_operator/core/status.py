@@ -132,7 +132,8 @@ def mark_invalid(status: EcsJobStatus, errors: list[FieldError], now: datetime, 
     st = status.model_copy(deep=True)
     message = render(errors)
     selection_only = all(e.path in SELECTION_PATHS for e in errors)
-    reason = NO_MATCH if selection_only else "InvalidSpec"
+    specific = [e.reason for e in errors if e.reason != "InvalidSpec"]  # a boundary names itself
+    reason = NO_MATCH if selection_only else specific[0] if specific else "InvalidSpec"
     set_condition(st, "Invalid", "True", reason, message, now)
     set_condition(st, "Progressing", "False", reason, message, now)
     st.observed_generation = generation

@@ -40,15 +40,31 @@ from ecsjob_operator.core.errors import FieldError, validate_all
 from ecsjob_operator.core.identity import client_token, job_id, task_tags
 from ecsjob_operator.core.lifecycle import is_finished
 from ecsjob_operator.core.merge import DEFAULT_TIMEOUT, MergeInput, merge, redact, strip_read_only
-from ecsjob_operator.core.selection import resolve_layers, template_source
+from ecsjob_operator.core.selection import INLINE, Layers, resolve_layers, template_source
 from ecsjob_operator.core.status import mark_invalid, set_condition, summarize
 from ecsjob_operator.core.taskdef import TemplateError
+from ecsjob_operator.core.tenancy import (
+    CLUSTER_MISCONFIGURED,
+    INLINE_CLUSTER_NOT_ALLOWED,
+    SINGLE_USER,
+    Grants,
+    Policy,
+    check_allowlist,
+    check_task_definition_arn,
+)
 from ecsjob_operator.core.timestamps import iso, parse_iso
 from ecsjob_operator.engine.backend import Backend, LaunchRequest, PermanentError, TransientError
 from ecsjob_operator.engine.describe import DescribeCache
 
 log = logging.getLogger(__name__)
 LoadTemplate = Callable[[str, str], dict[str, Any]]
+
+
+INLINE_REFUSED = FieldError(
+    "spec.cluster",
+    "an inline cluster is not allowed by this operator: select an admin's EcsCluster with clusterCriteria",
+    INLINE_CLUSTER_NOT_ALLOWED,
+)
 
 
 def utcnow() -> datetime:
@@ -91,8 +107,11 @@ class StepResult:
 class Engine:
     """Runs jobs against one backend; one instance serves every job of a process."""
 
-    def __init__(self, backend: Backend, prefix: str, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, backend: Backend, prefix: str, clock: Callable[[], datetime] = utcnow, policy: Policy = SINGLE_USER
+    ) -> None:
         self.backend = backend
+        self.policy = policy
         self.prefix = prefix
         self.clock = clock
         self.describer = DescribeCache(backend, clock=lambda: self.clock().timestamp())
@@ -168,10 +187,12 @@ class Engine:
         return parse_duration(next((d for d in declared if d), DEFAULT_TIMEOUT))
 
     def _resolve(self, job: JobRef, spec: dict[str, Any], catalog: Catalog) -> tuple[Prepared | None, list[FieldError]]:
-        """The merged job, or every problem of its spec (schema, selection, template, merge) at once."""
+        """The merged job, or every problem of its spec (schema, boundaries, selection, template, merge) at once."""
         parsed, errors = validate_all(EcsJobSpec, spec, "spec")
         if parsed is None:
             return None, errors
+        if parsed.cluster is not None and not self.policy.inline_cluster:
+            return None, [*errors, INLINE_REFUSED]  # nothing of a tenant's own cluster is looked at
         layers = resolve_layers(parsed, job.namespace, catalog.commands, catalog.clusters)
         if isinstance(layers, list):
             return None, errors + layers
@@ -181,29 +202,54 @@ class Engine:
         kind, value = source
         field_name = {"configMap": "taskDefinitionRef", "arn": "taskDefinitionArn", "file": "taskDefinitionFile"}
         where = f"{layers.command_path}.{field_name.get(kind, 'taskDefinition')}"
+        denied = self._boundaries(job, layers, kind, value, where)
+        if denied:
+            return None, errors + denied  # a refused source is never loaded: no AWS call for it
         try:
             template = self._load(kind, value, layers.command.task_definition, layers.cluster.region, catalog)
         except TemplateError as exc:
             return None, [*errors, FieldError(where, str(exc))]
-        inp = MergeInput(
-            job=parsed.context or JobContext(),
-            command=layers.command,
-            cluster=layers.cluster,
-            template=template,
-            template_source=value if kind in ("inline", "arn") else f"{kind}:{value}",
-            template_path=where,
-            command_path=layers.command_path,
-            cluster_path=layers.cluster_path,
-            default_region=self.backend.default_region(),
-            require_network=self.backend.requires_network,
+        if self.policy.allowlist and kind != "arn":  # an ARN's family was granted as a whole
+            cluster = layers.cluster
+            grants = Grants(job.namespace, cluster.allowed_secrets or [], cluster.allowed_efs_file_systems or [])
+            errors += check_allowlist(template, where, grants)
+        merged = merge(
+            MergeInput(
+                job=parsed.context or JobContext(),
+                command=layers.command,
+                cluster=layers.cluster,
+                template=template,
+                template_source=value if kind in ("inline", "arn") else f"{kind}:{value}",
+                template_path=where,
+                command_path=layers.command_path,
+                cluster_path=layers.cluster_path,
+                default_region=self.backend.default_region(),
+                require_network=self.backend.requires_network,
+                namespace=job.namespace,
+                family_prefix=self.policy.family_prefix,
+                roles_from_cluster_only=self.policy.roles_from_cluster_only,
+            )
         )
-        merged = merge(inp)
         if errors or merged.errors or merged.context is None:
             return None, errors + merged.errors
         unchanged = kind == "arn" and merged.task_definition == strip_read_only(template)
         log.debug("merged task definition %s", redact(merged.task_definition))
         resolved = Resolved(command=layers.command_name, cluster=layers.cluster_name)
         return Prepared(merged.context, merged.task_definition, resolved, value if unchanged else None), []
+
+    def _boundaries(self, job: JobRef, layers: Layers, kind: str, value: str, where: str) -> list[FieldError]:
+        """What the admin's cluster must grant before anything is loaded (docs/reference.md, "Security boundaries")."""
+        errors = []
+        cluster = layers.cluster
+        if self.policy.roles_from_cluster_only and not cluster.execution_role_arn:
+            owner = "the inline cluster" if layers.cluster_name == INLINE else f"EcsCluster {layers.cluster_name}"
+            message = f"{owner} sets no executionRoleArn: tasks take their roles only from the cluster; ask its admin"
+            errors.append(FieldError(f"{layers.cluster_path}.executionRoleArn", message, CLUSTER_MISCONFIGURED))
+        if kind == "arn" and self.policy.family_prefix is not None:
+            allowed = cluster.allowed_task_definitions or []
+            denied = check_task_definition_arn(value, job.namespace, self.policy.family_prefix, allowed, where)
+            errors += [denied] if denied else []
+        return errors
 
     def _load(
         self, kind: str, value: str, inline: dict[str, Any] | None, region: str | None, catalog: Catalog
