@@ -348,7 +348,7 @@ def test_every_relaunch_looks_for_an_unrecorded_task_first(engine: Engine, clock
         count=1,
         startedBy=run.task_name(0),
         launchType="FARGATE",
-        tags=[{"key": "ecsjob.io/attempt", "value": "2"}],
+        tags=[{"key": "ecsjob.io/attempt", "value": "2"}, {"key": "ecsjob.io/uid", "value": run.job.uid}],
         networkConfiguration={"awsvpcConfiguration": {"subnets": [fargate.subnet], "securityGroups": ["sg-1"]}},
     )["tasks"][0]["taskArn"]
     run.step()

@@ -87,3 +87,14 @@ def fargate(moto_server: MotoServer) -> Iterator[FakeFargate]:
     fake = FakeFargate()
     yield fake
     fake.close()
+
+
+@pytest.fixture(scope="session")
+def tenant_operator(
+    kubeconfig: Path, kube: Kube, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """A shared-cluster install: the tenants' namespaces, no inline clusters, the default family prefix."""
+    process = OperatorProcess(kubeconfig, moto_server, tmp_path_factory.mktemp("tenants"), "-n", "team", "-n", "team-x")
+    process.start()
+    yield process
+    process.stop()

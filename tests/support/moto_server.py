@@ -7,6 +7,7 @@ throttling error or, for RunTask, with `failures` (moto never returns either).
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections import Counter
@@ -15,6 +16,8 @@ from typing import Any
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+RECORDED = {"RegisterTaskDefinition", "RunTask", "StopTask", "DescribeTaskDefinition"}
 
 
 class _Quiet(WSGIRequestHandler):
@@ -27,6 +30,7 @@ class MotoServer:
         self.app = DomainDispatcherApplication(create_backend_app)
         self.calls: Counter[str] = Counter()
         self.faults: dict[str, list[str]] = {}
+        self.received: list[tuple[str, dict[str, Any]]] = []  # (operation, JSON request) of ECS writes
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -53,10 +57,21 @@ class MotoServer:
         with self._lock:
             self.calls.clear()
             self.faults.clear()
+            self.received.clear()
+
+    def bodies(self, operation: str) -> list[dict[str, Any]]:
+        """The JSON requests of an operation that reached the server, oldest first ("what AWS received")."""
+        with self._lock:
+            return [body for op, body in self.received if op == operation]
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         operation = target.rsplit(".", 1)[-1] if target else environ.get("PATH_INFO", "")
+        if operation in RECORDED:
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            with self._lock:
+                self.received.append((operation, json.loads(raw or b"{}")))
         with self._lock:
             self.calls[operation] += 1
             pending = self.faults.get(operation)

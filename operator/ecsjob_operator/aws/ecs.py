@@ -21,7 +21,7 @@ from botocore.config import Config
 from ecsjob_operator.api.models import LogsPointer, MergedCluster
 from ecsjob_operator.core.decide import ContainerResult, Observation
 from ecsjob_operator.core.ecs_limits import DESCRIBE_BATCH, RUN_TASK_BURST, RUN_TASK_RATE, STOP_REASON_MAX
-from ecsjob_operator.core.identity import TAG_ATTEMPT, task_env
+from ecsjob_operator.core.identity import TAG_ATTEMPT, TAG_UID, task_env
 from ecsjob_operator.core.merge import content_hash
 from ecsjob_operator.core.redaction import redact_text
 from ecsjob_operator.core.taskdef import TemplateError
@@ -315,4 +315,5 @@ def _observation(task: dict[str, Any]) -> Observation:
         stopped_reason=task.get("stoppedReason"),
         stopped_at=stopped_at if isinstance(stopped_at, datetime) else None,
         attempt=int(attempt) if attempt and attempt.isdigit() else None,
+        uid=tags.get(TAG_UID),
     )

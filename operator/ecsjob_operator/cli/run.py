@@ -79,12 +79,12 @@ def drive(engine: Engine, job: JobRef, spec: dict[str, Any], catalog: Catalog, b
             if result.finished:
                 break
             if interrupted.wait(max(0.05, next_poll_seconds(status, utcnow()))):
-                engine.stop_all(status, f"ecsjob: job {job.label} interrupted")
+                engine.stop_all(job, status, f"ecsjob: job {job.label} interrupted")
                 say("interrupted: running tasks stopped")
                 return EXIT_INTERRUPTED
     except Exception:  # a bug of ours: leave nothing running behind us
         with contextlib.suppress(Exception):
-            engine.stop_all(status, f"ecsjob: job {job.label} stopped after an internal error")
+            engine.stop_all(job, status, f"ecsjob: job {job.label} stopped after an internal error")
         raise
     finally:
         for sig, handler in previous.items():

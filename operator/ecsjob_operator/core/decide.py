@@ -41,6 +41,33 @@ class Observation:
     stopped_reason: str | None = None
     stopped_at: datetime | None = None
     attempt: int | None = None
+    uid: str | None = None  # the ecsjob.io/uid tag: whose task it is
+
+
+def owned(obs: Observation, uid: str) -> bool:
+    """Only a task tagged with the job's uid is the job's to stop or adopt (docs/reference.md,
+    "Security boundaries"); a status is user input and may name anybody's ARN."""
+    return obs.uid == uid
+
+
+def forget_foreign(status: EcsJobStatus, foreign: Mapping[str, Observation]) -> list[Event]:
+    """Tasks a status names that are not the job's: left alone in ECS, dropped from the status (the
+    index is launched anew), one Warning Event each."""
+    events = []
+    for task in status.tasks or []:
+        obs = foreign.get(task.arn or "")
+        if obs is None:
+            continue
+        events.append(
+            Event(
+                "Warning",
+                "ForeignTask",
+                f"task {task.index}: {task.arn} is not this job's task (ecsjob.io/uid {obs.uid or 'missing'}); "
+                "it was left alone and the index will be launched anew",
+            )
+        )
+        task.arn, task.phase, task.last_status = None, "Pending", None
+    return events
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,17 @@ from ecsjob_operator.core.decide import (
     Event,
     JobRef,
     Launch,
+    Observation,
     adoptable,
     decide,
     fail,
+    forget_foreign,
     initial_tasks,
+    owned,
     record_launch,
     stop_all,
 )
+from ecsjob_operator.core.ecs_limits import DESCRIBE_BATCH
 from ecsjob_operator.core.errors import FieldError, validate_all
 from ecsjob_operator.core.identity import client_token, job_id, task_tags
 from ecsjob_operator.core.lifecycle import is_finished
@@ -276,7 +280,15 @@ class Engine:
             return self._transient(status, exc, now)
         except PermanentError as exc:
             return self._reject(job, status, exc, now, [])
+        foreign = {arn: obs for arn, obs in observed.items() if not owned(obs, job.uid)}
+        if foreign:
+            status = status.model_copy(deep=True)
+            warnings = forget_foreign(status, foreign)
+            observed = {arn: obs for arn, obs in observed.items() if arn not in foreign}
+            running = [arn for arn in running if arn not in foreign]
         decision = decide(job, status, observed, now, suspend)
+        if foreign:
+            decision.events[:0] = warnings
         self._stop(decision, ctx.cluster)
         for launch in decision.launches:
             try:
@@ -307,7 +319,8 @@ class Engine:
         try:
             if key in self._launched:
                 return record_launch(st, launch, self._launched[key], None, now, adopted=True)
-            found = adoptable(task, launch.attempt, self.backend.find(st.context.cluster, launch.task_name))
+            mine = [o for o in self.backend.find(st.context.cluster, launch.task_name) if owned(o, job.uid)]
+            found = adoptable(task, launch.attempt, mine)
             if found is not None:
                 return record_launch(st, launch, found.arn, None, now, adopted=True)
             result = self.backend.launch(
@@ -353,10 +366,19 @@ class Engine:
         self.forget(job)
         return StepResult(decision.status, events + decision.events)
 
-    def stop_all(self, status: EcsJobStatus, reason: str) -> list[Event]:
-        """Stop every running task (deletion, Ctrl-C); counts no failure."""
+    def stop_all(self, job: JobRef, status: EcsJobStatus, reason: str) -> list[Event]:
+        """Stop every running task of the job (deletion, Ctrl-C); counts no failure. A task is stopped
+        only when ECS says it is the job's (its uid tag): the status alone is not trusted."""
         if status.context is None:
             return []
-        decision = Decision(status=status, stops=stop_all(status, reason))
+        stops = stop_all(status, reason)
+        arns = [s.arn for s in stops]
+        observed: dict[str, Observation] = {}
+        for start in range(0, len(arns), DESCRIBE_BATCH):
+            observed.update(self.backend.describe(status.context.cluster, arns[start : start + DESCRIBE_BATCH]))
+        foreign = {s.arn: o for s in stops if (o := observed.get(s.arn)) is not None and not owned(o, job.uid)}
+        events = forget_foreign(status.model_copy(deep=True), foreign)
+        mine = [s for s in stops if s.arn in observed and s.arn not in foreign]  # MISSING: nothing to stop
+        decision = Decision(status=status, stops=mine)
         self._stop(decision, status.context.cluster)
-        return decision.events
+        return events + decision.events

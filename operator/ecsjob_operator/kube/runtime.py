@@ -158,7 +158,7 @@ class JobRuntime:
         """Stop every running task of a job being deleted."""
         status = EcsJobStatus.model_validate(dict(body.get("status") or {}))
         job = self.ref(body)
-        events = self.engine.stop_all(status, f"ecsjob: job {job.label} deleted")
+        events = self.engine.stop_all(job, status, f"ecsjob: job {job.label} deleted")
         self.engine.forget(job)
         self._catalogs.pop(job.uid, None)
         self._due.pop(job.uid, None)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ecsjob_operator.api.models import LogsPointer, MergedCluster
 from ecsjob_operator.core.decide import ContainerResult, Observation
-from ecsjob_operator.core.identity import TAG_ATTEMPT, task_env
+from ecsjob_operator.core.identity import TAG_ATTEMPT, TAG_UID, task_env
 from ecsjob_operator.core.merge import content_hash
 from ecsjob_operator.core.taskdef import TemplateError
 from ecsjob_operator.engine.backend import LaunchRequest, LaunchResult, LogEvent
@@ -134,7 +134,12 @@ class LocalBackend:
             return None
         meta = json.loads((folder / "task.json").read_text())
         attempt = meta["tags"].get(TAG_ATTEMPT)
-        common = {"arn": meta["arn"], "started_by": meta["startedBy"], "attempt": int(attempt) if attempt else None}
+        common = {
+            "arn": meta["arn"],
+            "started_by": meta["startedBy"],
+            "attempt": int(attempt) if attempt else None,
+            "uid": meta["tags"].get(TAG_UID),
+        }
         if (folder / "result.json").exists():
             result = json.loads((folder / "result.json").read_text())
             return Observation(
