@@ -59,6 +59,7 @@ from ecsjob_operator.core.tenancy import (
 from ecsjob_operator.core.timestamps import iso, parse_iso
 from ecsjob_operator.engine.backend import Backend, LaunchRequest, PermanentError, TransientError
 from ecsjob_operator.engine.describe import DescribeCache
+from ecsjob_operator.engine.fairness import FairGate
 
 log = logging.getLogger(__name__)
 LoadTemplate = Callable[[str, str], dict[str, Any]]
@@ -102,6 +103,7 @@ class Prepared:
 class StepResult:
     status: EcsJobStatus
     events: list[Event]
+    deferred: bool = False  # launches left for the next dispatch (fair share): due again at once
 
     @property
     def finished(self) -> bool:
@@ -116,6 +118,7 @@ class Engine:
     ) -> None:
         self.backend = backend
         self.policy = policy
+        self.gate = FairGate() if policy.launches_per_dispatch else None  # round-robin RunTask by namespace
         self.prefix = prefix
         self.clock = clock
         self.describer = DescribeCache(backend, clock=lambda: self.clock().timestamp())
@@ -290,7 +293,8 @@ class Engine:
         if foreign:
             decision.events[:0] = warnings
         self._stop(decision, ctx.cluster)
-        for launch in decision.launches:
+        cap = self.policy.launches_per_dispatch or len(decision.launches)
+        for launch in decision.launches[:cap]:  # the rest wait for the next dispatch, others' jobs go first
             try:
                 decision.events.append(self._launch(job, decision, launch, now))
             except PermanentError as exc:
@@ -300,7 +304,7 @@ class Engine:
         if decision.finished:
             self.forget(job)
         summarize(decision.status, now)
-        return StepResult(decision.status, decision.events)
+        return StepResult(decision.status, decision.events, deferred=len(decision.launches) > cap)
 
     def _stop(self, decision: Decision, cluster: MergedCluster) -> None:
         for stop in decision.stops:
@@ -323,6 +327,8 @@ class Engine:
             found = adoptable(task, launch.attempt, mine)
             if found is not None:
                 return record_launch(st, launch, found.arn, None, now, adopted=True)
+            if self.gate is not None:
+                self.gate.acquire(job.namespace)
             result = self.backend.launch(
                 LaunchRequest(
                     cluster=st.context.cluster,

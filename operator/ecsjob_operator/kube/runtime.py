@@ -148,7 +148,9 @@ class JobRuntime:
         return is_due(status.get("phase"), edited, time.monotonic(), self._due.get(meta["uid"], 0.0))
 
     def _schedule(self, uid: str, result: StepResult) -> None:
-        if result.finished:
+        if result.deferred:
+            self._due[uid] = 0.0  # more launches wait: at the next tick, after other jobs' turns
+        elif result.finished:
             self._due.pop(uid, None)
             self._catalogs.pop(uid, None)
         else:
