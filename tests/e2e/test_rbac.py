@@ -17,7 +17,7 @@ import yaml
 from emulator import EmulatorThread
 
 from support.fargate import FakeFargate
-from support.jobs import ecsjob
+from support.jobs import cluster_ctx
 from support.operator_env import Kube, OperatorProcess, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -49,8 +49,16 @@ def test_operator_requests_are_all_allowed_by_its_role(
     name = f"rbac-{uuid.uuid4().hex[:6]}"
     template = (ROOT / "manifests" / "samples" / "task-definition.json").read_text()
     kube.core.create_namespaced_config_map("default", {"metadata": {"name": name}, "data": {"td.json": template}})
-    ref = {"taskDefinitionRef": {"configMapName": name, "key": "td.json"}, "taskDefinition": None}
-    kube.create("ecsjobs", ecsjob(name, fargate, command=ref))
+    # every kind of read: the EcsCommand and EcsCluster are selected (then read whole), the template is a ConfigMap
+    ref = {"taskDefinitionRef": {"configMapName": name, "key": "td.json"}, "pollingInterval": "1s"}
+    api = "ecsjob.io/v1alpha1"
+    command = {"tags": [name], "context": ref}
+    kube.create("ecscommands", {"apiVersion": api, "kind": "EcsCommand", "metadata": {"name": name}, "spec": command})
+    cluster = {"tags": [name], "context": cluster_ctx(fargate)}
+    body = {"apiVersion": api, "kind": "EcsCluster", "metadata": {"name": name}, "spec": cluster}
+    kube.create("ecsclusters", body, namespace=None)
+    job = {"apiVersion": "ecsjob.io/v1alpha1", "kind": "EcsJob", "metadata": {"name": name}}
+    kube.create("ecsjobs", {**job, "spec": {"commandCriteria": [name], "clusterCriteria": [name]}})
     status: dict[str, Any] = wait_for(lambda: (s := kube.status(name)).get("active") == 1 and s, what="a running task")
     assert status["context"]["taskDefinitionSource"] == f"configMap:{name}/td.json"
     # registered in the namespace's own family: ecsjob-<namespace>_<the template's family>
@@ -59,6 +67,7 @@ def test_operator_requests_are_all_allowed_by_its_role(
     wait_for(lambda: kube.job(name) is None, what="deletion")
     made = requested(emulator)
     assert ("", "configmaps", "get") in made and ("ecsjob.io", "ecsjobs/status", "patch") in made
+    assert ("ecsjob.io", "ecscommands", "get") in made and ("ecsjob.io", "ecsclusters", "get") in made
     assert ("", "events", "create") in made
     missing = made - allowed()
     assert not missing, f"the operator made requests its ClusterRole does not allow: {sorted(missing)}"

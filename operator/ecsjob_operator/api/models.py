@@ -324,6 +324,26 @@ class Metadata(BaseModel):
     creationTimestamp: str | None = None  # noqa: N815 - Kubernetes wire name
 
 
+class SelectionSpec(Camel):
+    """What selection reads of an EcsCommand or EcsCluster spec (the operator indexes only this)."""
+
+    model_config = ConfigDict(extra="ignore")
+    tags: list[str] = Field(default_factory=list)
+    status: Literal["active", "inactive"] = "active"
+    version: str | None = None
+    cluster_tags: list[str] = Field(default_factory=list)
+    allowed_namespaces: list[str] = Field(default_factory=list)
+
+
+class SelectionView(BaseModel):
+    """An EcsCommand or EcsCluster as selection sees it: identity, tags, status, version, namespaces."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: str = ""
+    metadata: Metadata = Field(default_factory=Metadata)
+    spec: SelectionSpec = Field(default_factory=SelectionSpec)
+
+
 class EcsJob(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     api_version: str = Field(API_VERSION, alias="apiVersion")

@@ -13,10 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ecsjob_operator.api.models import ClusterContext, CommandContext, EcsCluster, EcsCommand, EcsJobSpec
+from ecsjob_operator.api.models import (
+    ClusterContext,
+    CommandContext,
+    EcsCluster,
+    EcsCommand,
+    EcsJobSpec,
+    SelectionView,
+)
 from ecsjob_operator.core.errors import FieldError
 
-T = TypeVar("T", EcsCommand, EcsCluster)
+T = TypeVar("T", EcsCommand, EcsCluster, SelectionView)
 INLINE = "inline"
 
 
@@ -38,7 +45,23 @@ def pick(candidates: Sequence[T], criteria: Sequence[str], namespace: str | None
     return max(oldest_first, key=lambda c: version_key(c.spec.version))  # max keeps the first of ties
 
 
-def _allowed(candidate: EcsCommand | EcsCluster, namespace: str | None) -> bool:
+def chosen(
+    namespace: str, command_criteria: list[str] | None, cluster_criteria: list[str] | None,
+    commands: Sequence[SelectionView], clusters: Sequence[SelectionView],
+) -> tuple[list[SelectionView], list[SelectionView]]:  # fmt: skip
+    """The EcsCommand and EcsCluster (at most one each) that `resolve_layers` will look at for a job,
+    chosen from selection views: the operator reads only their full bodies. A cluster that matches
+    but refuses the namespace is included, so that the refusal can be named."""
+    command = pick([c for c in commands if c.metadata.namespace in (None, namespace)], command_criteria or [])
+    picked = [command] if command_criteria is not None and command is not None else []
+    if cluster_criteria is None:
+        return picked, []
+    criteria = [*cluster_criteria, *(command.spec.cluster_tags if picked and command else [])]
+    cluster = pick(clusters, criteria, namespace) or pick(clusters, criteria, None)
+    return picked, [cluster] if cluster is not None else []
+
+
+def _allowed(candidate: EcsCommand | EcsCluster | SelectionView, namespace: str | None) -> bool:
     allowed = getattr(candidate.spec, "allowed_namespaces", [])
     return not allowed or namespace is None or namespace in allowed
 

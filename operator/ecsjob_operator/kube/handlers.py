@@ -22,7 +22,7 @@ from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
 from ecsjob_operator.core.decide import Event
 from ecsjob_operator.core.lifecycle import is_edited, waits_for_catalog, wants_reconcile
 from ecsjob_operator.kube.metrics import Metrics
-from ecsjob_operator.kube.runtime import JobRuntime, status_patch
+from ecsjob_operator.kube.runtime import JobRuntime, selection_view, status_patch
 
 FINALIZER = "ecsjob.io/stop-tasks"
 TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))
@@ -57,12 +57,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.index(GROUP, VERSION, "ecscommands")
 def ecscommands(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
-    return {namespace: dict(body)}
+    return {namespace: selection_view(body)}  # not the task definition: memory stays bounded
 
 
 @kopf.index(GROUP, VERSION, "ecsclusters")
 def ecsclusters(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
-    return {None: dict(body)}
+    return {None: selection_view(body)}
 
 
 def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ecsjob_operator import __version__
-from ecsjob_operator.api.models import EcsCluster, EcsCommand, EcsJobStatus
+from ecsjob_operator.api.models import GROUP, VERSION, EcsCluster, EcsCommand, EcsJobStatus, SelectionView
 from ecsjob_operator.core.backoff import backoff_seconds
 from ecsjob_operator.core.decide import Event, JobRef
 from ecsjob_operator.core.lifecycle import (
@@ -26,6 +26,7 @@ from ecsjob_operator.core.lifecycle import (
     waits_for_catalog,
 )
 from ecsjob_operator.core.redaction import redact_text
+from ecsjob_operator.core.selection import chosen
 from ecsjob_operator.core.status import EDIT_IGNORED, mark_reconcile_error, note_ignored_edit
 from ecsjob_operator.core.taskdef import TemplateError, parse_template
 from ecsjob_operator.engine.engine import Catalog, Engine, LoadTemplate, StepResult, utcnow
@@ -65,9 +66,9 @@ def fingerprint(bodies: Iterable[Mapping[str, Any]]) -> str:
 class JobRuntime:
     """Prepares, steps and stops EcsJobs for the operator, one engine for all of them."""
 
-    def __init__(self, engine: Engine, read_config_map: Any = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._read_config_map = read_config_map
+        self._client: Any = None  # the kubernetes ApiClient, made on first use
         self._catalogs: dict[str, str] = {}  # uid -> the EcsCommands/EcsClusters it was last resolved against
         self._due: dict[str, float] = {}  # uid -> monotonic time of its next poll
         self._errors: dict[str, int] = {}  # uid -> consecutive unexpected errors
@@ -108,9 +109,7 @@ class JobRuntime:
         self._catalogs[job.uid] = catalog
         if needs_preparing(status):
             fresh = EcsJobStatus(conditions=status.conditions)
-            resolvable = Catalog(
-                parse_all(EcsCommand, commands), parse_all(EcsCluster, clusters), self._loader(job.namespace)
-            )
+            resolvable = self._selected(job.namespace, spec, commands, clusters)
             fresh.next_retry_time, fresh.prepare_failures = status.next_retry_time, status.prepare_failures
             fresh.start_time = status.start_time
             prepared = self.engine.prepare(job, spec, fresh, resolvable, generation)
@@ -188,11 +187,70 @@ class JobRuntime:
         return load
 
     def _config_map(self, name: str, namespace: str) -> Mapping[str, str]:
-        if self._read_config_map is not None:
-            return dict(self._read_config_map(name, namespace))
+        api = self._kubernetes("CoreV1Api")
+        return dict(api.read_namespaced_config_map(name, namespace).data or {})
+
+    def _full_body(self, view: SelectionView) -> dict[str, Any] | None:
+        """The whole EcsCommand / EcsCluster a job selected (the index keeps only selection views)."""
+        api = self._kubernetes("CustomObjectsApi")
+        name, namespace = view.metadata.name, view.metadata.namespace
+        try:
+            if view.kind == "EcsCluster":
+                return dict(api.get_cluster_custom_object(GROUP, VERSION, "ecsclusters", name))
+            return dict(api.get_namespaced_custom_object(GROUP, VERSION, namespace, "ecscommands", name))
+        except Exception as exc:  # deleted meanwhile, or the API is unreachable: resolved again later
+            log.warning("cannot read %s %s: %s", view.kind, name, getattr(exc, "reason", None) or type(exc).__name__)
+            return None
+
+    def _kubernetes(self, api: str) -> Any:
         import kubernetes
 
-        client = kubernetes.client.ApiClient()
-        client.user_agent = USER_AGENT
-        api = kubernetes.client.CoreV1Api(client)
-        return dict(api.read_namespaced_config_map(name, namespace).data or {})
+        if self._client is None:
+            self._client = kubernetes.client.ApiClient()
+            self._client.user_agent = USER_AGENT
+        return getattr(kubernetes.client, api)(self._client)
+
+    def _selected(self, namespace: str, spec: Mapping[str, Any], commands: list[Any], clusters: list[Any]) -> Catalog:
+        """The catalog a job resolves against: the full bodies of the contexts its criteria select."""
+        views = [_view(b) for b in commands], [_view(b) for b in clusters]
+        command_views = [v for v in views[0] if v is not None]
+        cluster_views = [v for v in views[1] if v is not None]
+        full: dict[str, list[Any]] = {"EcsCommand": [], "EcsCluster": []}
+        while True:  # an invalid body is never selected: choose again without it
+            picked = chosen(namespace, _strings(spec.get("commandCriteria")), _strings(spec.get("clusterCriteria")),
+                            command_views, cluster_views)  # fmt: skip
+            dropped = False
+            for view in [*picked[0], *picked[1]]:
+                model = EcsCommand if view.kind == "EcsCommand" else EcsCluster
+                body = self._full_body(view)
+                parsed = parse_all(model, [body] if body is not None else [])
+                if parsed:
+                    full[view.kind] = parsed
+                else:
+                    (command_views if view.kind == "EcsCommand" else cluster_views).remove(view)
+                    dropped = True
+            if not dropped:
+                return Catalog(full["EcsCommand"], full["EcsCluster"], self._loader(namespace))
+
+
+def selection_view(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the operator's indexes keep of an EcsCommand or EcsCluster (not its task definition)."""
+    meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+    keep_meta = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+    keep_spec = ("tags", "status", "version", "clusterTags", "allowedNamespaces")
+    return {
+        "kind": body.get("kind"),
+        "metadata": {k: meta[k] for k in keep_meta if k in meta},
+        "spec": {k: spec[k] for k in keep_spec if k in spec} if isinstance(spec, Mapping) else {},
+    }
+
+
+def _view(body: Mapping[str, Any]) -> SelectionView | None:
+    try:
+        return SelectionView.model_validate(dict(body))
+    except ValidationError:
+        return None
+
+
+def _strings(value: Any) -> list[str] | None:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
