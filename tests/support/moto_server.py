@@ -32,6 +32,7 @@ class MotoServer:
         self.faults: dict[str, list[str]] = {}
         self.received: list[tuple[str, dict[str, Any]]] = []  # (operation, JSON request) of ECS writes
         self._lock = threading.Lock()
+        self._ecs_lock = threading.Lock()  # one ECS call inside moto at a time (TESTING-NOTES)
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -99,4 +100,7 @@ class MotoServer:
         if fault == "error500":
             start_response("500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.1")])
             return [json.dumps({"__type": "ServerException", "message": "boom"}).encode()]
+        if target.startswith("AmazonEC2ContainerService"):  # moto's ECS backend is not thread-safe
+            with self._ecs_lock:
+                return list(self.app(environ, start_response))
         return self.app(environ, start_response)  # type: ignore[no-any-return]

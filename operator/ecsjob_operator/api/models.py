@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from ecsjob_operator.api.durations import MAX_LENGTH, POLLING_MAX, POLLING_MIN, TIMEOUT_MAX, check_bounds
 from ecsjob_operator.api.durations import PATTERN as DURATION_PATTERN
@@ -57,8 +58,24 @@ def _timeout(value: Any) -> Any:
 # --- contexts -------------------------------------------------------------------------------
 
 
+# Set by the operator on every container (docs/reference.md, "Merge rules"); core.identity uses the same.
+RESERVED_ENV_NAMES = ("TASK_NAME", "TASK_NUM")
+
+
 class EnvVar(Wire):
-    name: str = Field(description="Environment variable name.", min_length=1)
+    """One variable of a container override."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!(self.name in {list(RESERVED_ENV_NAMES)})",
+                    "message": f"{', '.join(RESERVED_ENV_NAMES)} are set by the operator and cannot be overridden",
+                }
+            ]
+        }
+    )
+    name: str = Field(description="Environment variable name.", min_length=1, max_length=255)
     value: str = Field(description="Environment variable value.")
 
 
@@ -161,7 +178,22 @@ class ClusterContext(Wire):
 # --- resources ------------------------------------------------------------------------------
 
 
+def _exactly_one(a: str, b: str) -> JsonDict:
+    return {"rule": f"has(self.{a}) != has(self.{b})", "message": f"give exactly one of {a} and {b}"}
+
+
 class EcsJobSpec(Wire):
+    """One run: the command and cluster (selected by criteria, or inline), the job's own context, and suspend."""
+
+    # Admission checks what a schema cannot say; the operator checks the same, and what needs the EcsCluster.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _exactly_one("command", "commandCriteria"),
+                _exactly_one("cluster", "clusterCriteria"),
+            ]
+        }
+    )
     version: str | None = Field(None, description="Informative version of the job.")
     command_criteria: list[str] | None = Field(
         None, description="Tags selecting an EcsCommand (exclusive with command)."

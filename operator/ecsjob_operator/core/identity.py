@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ecsjob_operator.api.models import RESERVED_ENV_NAMES
 from ecsjob_operator.core.ecs_limits import CLIENT_TOKEN_MAX, STARTED_BY_CHARS, STARTED_BY_MAX
 
 DEFAULT_PREFIX = "heimdall-job"
@@ -15,8 +16,8 @@ _STARTED_BY_CHARS = re.compile(STARTED_BY_CHARS)
 JOB_ID_LEN = 12
 
 # Reserved names: the variables the operator sets on every container, and our tag namespace.
-TASK_NAME_VAR, TASK_NUM_VAR = "TASK_NAME", "TASK_NUM"
-RESERVED_ENV = (TASK_NAME_VAR, TASK_NUM_VAR)
+TASK_NAME_VAR, TASK_NUM_VAR = RESERVED_ENV_NAMES
+RESERVED_ENV = RESERVED_ENV_NAMES
 RESERVED_TAG_PREFIX = "ecsjob.io/"
 TAG_NAMESPACE = f"{RESERVED_TAG_PREFIX}namespace"
 TAG_NAME = f"{RESERVED_TAG_PREFIX}name"
