@@ -30,15 +30,30 @@ def aws_operations() -> set[str]:
     return found
 
 
-def policy_actions() -> set[str]:
-    policy = json.loads((ROOT / "docs" / "iam-policy.json").read_text())
-    return {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+def policy_actions(*names: str) -> set[str]:
+    """The actions of the operator's policy and the CLI users' logs policy (or of the named files)."""
+    found = set()
+    for name in names or ("iam-policy.json", "iam-policy-logs.json"):
+        policy = json.loads((ROOT / "docs" / name).read_text())
+        found |= {
+            a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+    return found
 
 
 def test_every_aws_call_is_in_the_iam_policy() -> None:
     calls = aws_operations()
     assert {"ecs:RunTask", "ecs:DescribeTasks", "ecs:ListTasks", "ecs:StopTask", "logs:GetLogEvents"} <= calls
-    assert calls <= policy_actions(), f"missing from docs/iam-policy.json: {sorted(calls - policy_actions())}"
+    assert calls <= policy_actions(), f"missing from docs/iam-policy*.json: {sorted(calls - policy_actions())}"
+
+
+def test_the_operator_policy_scopes_run_task_and_leaves_logs_to_cli_users() -> None:
+    policy = json.loads((ROOT / "docs" / "iam-policy.json").read_text())
+    run = next(s for s in policy["Statement"] if s["Action"] == ["ecs:RunTask"])
+    assert run["Resource"].endswith(":task-definition/ecsjob-*:*")  # the default --family-prefix
+    assert all(":cluster/*" not in c for c in run["Condition"]["ArnEquals"]["ecs:cluster"])  # named clusters
+    assert "logs:GetLogEvents" not in policy_actions("iam-policy.json")
+    assert policy_actions("iam-policy-logs.json") == {"logs:GetLogEvents"}
 
 
 def test_iam_policy_needs_tagging_and_pass_role_only_for_ecs() -> None:
@@ -90,3 +105,10 @@ def test_namespaced_overlay_builds_without_cluster_wide_job_rights() -> None:
     assert "--namespace" in args and "batch" in args and "--all-namespaces" not in args
     cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
     assert not any("ecsjobs" in r["resources"] for r in cluster_role["rules"])
+
+
+@needs_kubectl
+def test_only_the_health_and_metrics_ports_are_open() -> None:
+    [policy] = [d for d in kustomize(ROOT / "manifests") if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [8080, 9090]
