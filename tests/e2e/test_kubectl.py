@@ -41,6 +41,8 @@ def test_kubectl_apply_get_and_describe(
     status = wait_for(launched, what="3 launched tasks")
     fargate.finish_index(status["tasks"][0]["taskName"], 1)
     wait_for(lambda: kube.status(name).get("retries") == 1, what="a retry")
+    # the relaunch follows its launch intent by one tick
+    wait_for(lambda: kube.status(name)["tasks"][0].get("attempts") == 2, what="attempt 2 launched")
     for task in kube.status(name)["tasks"]:
         fargate.finish_index(task["taskName"], 0)
     kube.wait_phase(name, "Succeeded")

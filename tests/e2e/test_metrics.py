@@ -27,6 +27,8 @@ def test_metrics_during_a_run(kube: Kube, operator: OperatorProcess, fargate: Fa
     assert running["ecsjob_reconcile_duration_seconds_count"] > before.get("ecsjob_reconcile_duration_seconds_count", 0)
     fargate.finish_index(status["tasks"][0]["taskName"], 1)
     wait_for(lambda: kube.status(name).get("retries") == 1, what="a retry")
+    # the relaunch follows its launch intent by one tick
+    wait_for(lambda: kube.status(name)["tasks"][0].get("attempts") == 2, what="attempt 2 launched")
     for task in kube.status(name)["tasks"]:
         fargate.finish_index(task["taskName"], 0)
     kube.wait_phase(name, "Succeeded")

@@ -1,8 +1,9 @@
 """moto as a real HTTP server on 127.0.0.1, with call counting and fault injection.
 
 A small WSGI middleware sits in front of moto's app (as TESTING-NOTES suggests): it counts
-calls per operation (X-Amz-Target) and can answer the next N calls of an operation with a
-throttling error or, for RunTask, with `failures` (moto never returns either).
+calls per operation (X-Amz-Target), records what ECS received, can answer the next N calls of an
+operation with an error or, for RunTask, with `failures` (moto never returns either), gives RunTask
+AWS's clientToken idempotency (moto ignores the token), and passes one ECS call into moto at a time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class MotoServer:
         self.received: list[tuple[str, dict[str, Any]]] = []  # (operation, JSON request) of ECS writes
         self._lock = threading.Lock()
         self._ecs_lock = threading.Lock()  # one ECS call inside moto at a time (TESTING-NOTES)
+        self._tokens: dict[tuple[str, str], tuple[dict[str, Any], bytes]] = {}  # (cluster, clientToken)
+        self.replays: Counter[str] = Counter()
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -59,6 +62,9 @@ class MotoServer:
             self.calls.clear()
             self.faults.clear()
             self.received.clear()
+            self.replays.clear()
+        with self._ecs_lock:
+            self._tokens.clear()
 
     def bodies(self, operation: str) -> list[dict[str, Any]]:
         """The JSON requests of an operation that reached the server, oldest first ("what AWS received")."""
@@ -100,7 +106,39 @@ class MotoServer:
         if fault == "error500":
             start_response("500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.1")])
             return [json.dumps({"__type": "ServerException", "message": "boom"}).encode()]
+        if operation == "RunTask":
+            return self._idempotent_run_task(environ, start_response)
         if target.startswith("AmazonEC2ContainerService"):  # moto's ECS backend is not thread-safe
             with self._ecs_lock:
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _idempotent_run_task(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """RunTask with AWS's clientToken semantics, which moto lacks: the first 200 answer per (cluster, token)
+        is replayed for a repeat with the same parameters; other parameters get a ConflictException."""
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(raw)
+        request = json.loads(raw or b"{}")
+        token = request.get("clientToken")
+        key = (request.get("cluster", "default"), token)
+        with self._ecs_lock:
+            if token and key in self._tokens:
+                first, answer = self._tokens[key]
+                if first != request:
+                    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                                                       ("x-amzn-ErrorType", "ConflictException")])  # fmt: skip
+                    self.replays["conflict"] += 1
+                    return [json.dumps({"__type": "ConflictException", "message": "clientToken reused"}).encode()]
+                self.replays["replayed"] += 1
+                start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+                return [answer]
+            captured: dict[str, Any] = {}
+
+            def capture(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+                captured["status"] = status
+                return start_response(status, headers, *rest)
+
+            body = b"".join(self.app(environ, capture))
+            if token and captured.get("status", "").startswith("200"):
+                self._tokens[key] = (request, body)
+            return [body]

@@ -300,6 +300,9 @@ class TaskStatus(Loose):
     stopped_at: str | None = Field(None, description="When ECS stopped the current attempt.")
     launch_failures: int = Field(0, description="Consecutive RunTask failures (capacity, throttling).")
     next_launch_time: str | None = Field(None, description="Earliest next RunTask after a failure.")
+    launch_try: int = Field(0, description="RunTask calls of this attempt answered with failures (each a new token).")
+    intent_attempt: int | None = Field(None, description="Attempt whose RunTask may have been sent (written first).")
+    intent_time: str | None = Field(None, description="When that launch intent was written.")
 
 
 class LogsPointer(Loose):

@@ -110,6 +110,7 @@ class EcsBackend:
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
         self._registered: dict[str, str] = {}
+        self._flights: dict[str, threading.Lock] = {}  # one registration in flight per content hash
         self._bucket = TokenBucket(RUN_TASK_BURST, RUN_TASK_RATE)
         self.calls: dict[str, int] = {}
         self.errors: dict[str, int] = {}
@@ -167,15 +168,18 @@ class EcsBackend:
     def ensure_task_definition(self, task_definition: dict[str, Any], region: str | None) -> str:
         """Register once: reuse an ACTIVE revision of the family that carries the same content hash."""
         digest = content_hash(task_definition)
-        if digest in self._registered:
-            return self._registered[digest]
-        arn = self._find_revision(task_definition["family"], digest, region)
-        if arn is None:
-            tags = [*task_definition.get("tags", []), {"key": HASH_TAG, "value": digest}]
-            answer = self._call("ecs", region, "register_task_definition", **{**task_definition, "tags": tags})
-            arn = answer["taskDefinition"]["taskDefinitionArn"]
-        self._registered[digest] = arn
-        return str(arn)
+        with self._lock:
+            flight = self._flights.setdefault(digest, threading.Lock())
+        with flight:  # single flight: concurrent jobs with the same definition register it once
+            if digest in self._registered:
+                return self._registered[digest]
+            arn = self._find_revision(task_definition["family"], digest, region)
+            if arn is None:
+                tags = [*task_definition.get("tags", []), {"key": HASH_TAG, "value": digest}]
+                answer = self._call("ecs", region, "register_task_definition", **{**task_definition, "tags": tags})
+                arn = answer["taskDefinition"]["taskDefinitionArn"]
+            self._registered[digest] = str(arn)
+            return str(arn)
 
     def _find_revision(self, family: str, digest: str, region: str | None) -> str | None:
         answer = self._call("ecs", region, "list_task_definitions", familyPrefix=family, status="ACTIVE", sort="DESC")
@@ -220,7 +224,12 @@ class EcsBackend:
     def launch(self, request: LaunchRequest) -> LaunchResult:
         """One RunTask with count=1 (each index has its own startedBy), so ECS's 10-per-call cap is moot."""
         self._bucket.take()
-        answer = self._call("ecs", request.cluster.region, "run_task", **run_task_args(request))
+        try:
+            answer = self._call("ecs", request.cluster.region, "run_task", **run_task_args(request))
+        except PermanentError as exc:
+            if _code(exc) != "ConflictException":
+                raise
+            return LaunchResult(failure=exc.reason, conflict=True)
         tasks, failures = answer.get("tasks", []), answer.get("failures", [])
         if tasks:
             return LaunchResult(arn=tasks[0]["taskArn"])

@@ -65,7 +65,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     backend = make_backend(args.backend)
     policy = operator_policy(check_family_prefix(args.family_prefix), args.allow_inline_cluster)
-    runtime = JobRuntime(Engine(backend, task_prefix(), policy=policy))
+    runtime = JobRuntime(Engine(backend, task_prefix(), policy=policy, durable_status=True))
     metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
     if args.metrics_port:
         metrics.serve(args.metrics_port)

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, backend: Backend, prefix: str) -> int:
     if problem is not None:
         say(f"invalid: {problem}")
         return EXIT_INVALID
-    engine = Engine(backend, prefix)
+    engine = Engine(backend, prefix, sole_launcher=not meta.get("uid"))  # a given uid may have run before
     uid = str(meta.get("uid") or uuid.uuid4())
     job = engine.job_ref(str(meta.get("name", "ecsjob")), str(meta.get("namespace", "default")), uid)
     catalog = Catalog(manifest.commands, manifest.clusters, manifest.load_template)

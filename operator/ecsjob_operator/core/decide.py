@@ -328,16 +328,31 @@ def adoptable(task: TaskStatus, attempt: int, found: list[Observation]) -> Obser
     return None
 
 
+def record_intent(status: EcsJobStatus, launch: Launch, now: datetime) -> None:
+    """Before RunTask: this attempt may be launched from now on (docs/reference.md, "Task identity")."""
+    task = (status.tasks or [])[launch.index]
+    if task.intent_attempt != launch.attempt:
+        task.intent_attempt, task.intent_time, task.launch_try = launch.attempt, iso(now), 0
+
+
 def record_launch(
-    status: EcsJobStatus, launch: Launch, arn: str | None, failure: str | None, now: datetime, adopted: bool = False
+    status: EcsJobStatus,
+    launch: Launch,
+    arn: str | None,
+    failure: str | None,
+    now: datetime,
+    adopted: bool = False,
+    new_token: bool = False,
 ) -> Event:
-    """Write a RunTask (or adoption) result into status; a failed RunTask backs off, uncounted."""
+    """Write a RunTask (or adoption) result into status; a failed RunTask backs off, uncounted. A call
+    answered with `failures` (new_token) moves the attempt to its next clientToken."""
     task = (status.tasks or [])[launch.index]
     if arn is not None:
         task.arn, task.attempts, task.phase = arn, launch.attempt, "Running"
         task.last_status, task.exit_code, task.stop_code, task.stopped_reason = "PROVISIONING", None, None, None
         task.stopped_at = None
         task.launch_failures, task.next_launch_time = 0, None
+        task.intent_attempt, task.intent_time, task.launch_try = None, None, 0
         status.start_time = status.start_time or iso(now)
         verb = "adopted" if adopted else "launched"
         return Event(
@@ -347,6 +362,7 @@ def record_launch(
         )
     status.start_time = status.start_time or iso(now)  # the timeout runs even if nothing ever starts
     task.launch_failures += 1
+    task.launch_try += 1 if new_token else 0
     delay = min(LAUNCH_BACKOFF_CAP, 2**task.launch_failures)
     task.next_launch_time = iso(now + timedelta(seconds=delay))
     message = f"RunTask for task {launch.index} did not start a task ({failure}); retrying in {delay}s"

@@ -56,9 +56,12 @@ def task_name(prefix: str, jid: str, index: int) -> str:
     return f"{prefix}-{jid}-{index}"
 
 
-def client_token(uid: str, index: int, attempt: int) -> str:
-    """RunTask clientToken of one attempt: 64 hex characters, unique per (uid, index, attempt)."""
-    return hashlib.sha256(f"{uid}/{index}/{attempt}".encode()).hexdigest()[:CLIENT_TOKEN_MAX]
+def client_token(uid: str, index: int, attempt: int, try_: int = 0) -> str:
+    """RunTask clientToken of try t of one attempt: 64 hex characters, unique per (uid, index, attempt, try).
+    A call that got no answer is retried with the same token; one answered with `failures` (no task
+    started) moves to the next try, so that AWS does not answer it from its idempotency cache."""
+    name = f"{uid}/{index}/{attempt}" + (f"/{try_}" if try_ else "")
+    return hashlib.sha256(name.encode()).hexdigest()[:CLIENT_TOKEN_MAX]
 
 
 def task_tags(namespace: str, name: str, uid: str, index: int, attempt: int) -> dict[str, str]:

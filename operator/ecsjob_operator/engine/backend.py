@@ -44,7 +44,8 @@ class LaunchRequest:
 @dataclass(frozen=True)
 class LaunchResult:
     arn: str | None = None
-    failure: str | None = None
+    failure: str | None = None  # RunTask answered with `failures`: no task started
+    conflict: bool = False  # the clientToken was used before with other parameters
 
 
 @dataclass(frozen=True)

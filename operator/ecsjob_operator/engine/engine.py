@@ -22,6 +22,7 @@ from ecsjob_operator.api.models import (
     MergedCluster,
     MergedContext,
     Resolved,
+    TaskStatus,
 )
 from ecsjob_operator.core.backoff import backoff_seconds
 from ecsjob_operator.core.decide import (
@@ -36,6 +37,7 @@ from ecsjob_operator.core.decide import (
     forget_foreign,
     initial_tasks,
     owned,
+    record_intent,
     record_launch,
     stop_all,
 )
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 LoadTemplate = Callable[[str, str], dict[str, Any]]
 
 
+TOKEN_TRUST = timedelta(hours=23)  # AWS honours a RunTask clientToken for 24 h; older intents are looked up
 INLINE_REFUSED = FieldError(
     "spec.cluster",
     "an inline cluster is not allowed by this operator: select an admin's EcsCluster with clusterCriteria",
@@ -114,9 +117,20 @@ class Engine:
     """Runs jobs against one backend; one instance serves every job of a process."""
 
     def __init__(
-        self, backend: Backend, prefix: str, clock: Callable[[], datetime] = utcnow, policy: Policy = SINGLE_USER
+        self,
+        backend: Backend,
+        prefix: str,
+        clock: Callable[[], datetime] = utcnow,
+        policy: Policy = SINGLE_USER,
+        durable_status: bool = False,
+        sole_launcher: bool = False,
     ) -> None:
+        """`durable_status`: the status is written before the next step (the operator), so a launch intent
+        is written first and RunTask waits for the next step; `sole_launcher`: no other process can have
+        launched this job's tasks (`ecsjob run` with a fresh uid). Either spares the ListTasks recovery."""
         self.backend = backend
+        self.durable_status, self.sole_launcher = durable_status, sole_launcher
+        self._intents: dict[tuple[str, int, int], datetime] = {}  # the launch intents this process wrote
         self.policy = policy
         self.gate = FairGate() if policy.launches_per_dispatch else None  # round-robin RunTask by namespace
         self.prefix = prefix
@@ -294,9 +308,18 @@ class Engine:
             decision.events[:0] = warnings
         self._stop(decision, ctx.cluster)
         cap = self.policy.launches_per_dispatch or len(decision.launches)
-        for launch in decision.launches[:cap]:  # the rest wait for the next dispatch, others' jobs go first
+        waiting = len(decision.launches) > cap  # the rest wait for the next dispatch, others' jobs go first
+        for launch in decision.launches[:cap]:
+            task, key = (decision.status.tasks or [])[launch.index], (job.uid, launch.index, launch.attempt)
+            recover = self._needs_recovery(key, task, launch, now)  # judged before we write an intent
+            if task.intent_attempt != launch.attempt:
+                record_intent(decision.status, launch, now)
+                self._intents[key] = now
+                if self.durable_status:  # RunTask only once the intent is in the stored status
+                    waiting = True
+                    continue
             try:
-                decision.events.append(self._launch(job, decision, launch, now))
+                decision.events.append(self._launch(job, decision, launch, now, recover))
             except PermanentError as exc:
                 return self._reject(job, decision.status, exc, now, decision.events)
         launched = [t.arn for t in decision.status.tasks or [] if t.phase == "Running" and t.arn]
@@ -304,7 +327,7 @@ class Engine:
         if decision.finished:
             self.forget(job)
         summarize(decision.status, now)
-        return StepResult(decision.status, decision.events, deferred=len(decision.launches) > cap)
+        return StepResult(decision.status, decision.events, deferred=waiting)
 
     def _stop(self, decision: Decision, cluster: MergedCluster) -> None:
         for stop in decision.stops:
@@ -314,7 +337,7 @@ class Engine:
                 log.warning("StopTask %s failed: %s", stop.arn, exc)
             decision.events.append(Event("Normal", "TaskStopped", f"task {stop.index} stopped: {stop.reason}"))
 
-    def _launch(self, job: JobRef, decision: Decision, launch: Launch, now: datetime) -> Event:
+    def _launch(self, job: JobRef, decision: Decision, launch: Launch, now: datetime, recover: bool) -> Event:
         """Adopt a task this attempt already has (from memory, else ListTasks by startedBy), or RunTask."""
         st = decision.status
         assert st.context is not None and st.task_definition_arn is not None
@@ -323,10 +346,8 @@ class Engine:
         try:
             if key in self._launched:
                 return record_launch(st, launch, self._launched[key], None, now, adopted=True)
-            mine = [o for o in self.backend.find(st.context.cluster, launch.task_name) if owned(o, job.uid)]
-            found = adoptable(task, launch.attempt, mine)
-            if found is not None:
-                return record_launch(st, launch, found.arn, None, now, adopted=True)
+            if recover and (found := self._recover(job, st, launch)):
+                return record_launch(st, launch, found, None, now, adopted=True)
             if self.gate is not None:
                 self.gate.acquire(job.namespace)
             result = self.backend.launch(
@@ -336,7 +357,7 @@ class Engine:
                     task_name=launch.task_name,
                     index=launch.index,
                     attempt=launch.attempt,
-                    client_token=client_token(job.uid, launch.index, launch.attempt),
+                    client_token=client_token(job.uid, launch.index, launch.attempt, task.launch_try),
                     tags={
                         **st.context.tags,
                         **task_tags(job.namespace, job.name, job.uid, launch.index, launch.attempt),
@@ -344,16 +365,37 @@ class Engine:
                     containers=[c.name for c in st.context.containers],
                 )
             )
-        except TransientError as exc:
+        except TransientError as exc:  # no answer: the next try reuses the same token
             return record_launch(st, launch, None, str(exc), now)
+        if result.conflict and (found := self._recover(job, st, launch)):
+            return record_launch(st, launch, found, None, now, adopted=True)
         if result.arn is not None:
             self._launched[key] = result.arn
-        return record_launch(st, launch, result.arn, result.failure, now)
+        return record_launch(st, launch, result.arn, result.failure, now, new_token=result.arn is None)
+
+    def _needs_recovery(self, key: tuple[str, int, int], task: TaskStatus, launch: Launch, now: datetime) -> bool:
+        """Whether another process may have launched this attempt: only then is ListTasks worth a call."""
+        written = self._intents.get(key)
+        if written is not None:  # ours: AWS answers a retried token with the original task for 24 h
+            return now - written >= TOKEN_TRUST
+        if self.durable_status:  # the status is the truth: an intent there that we did not write
+            return task.intent_attempt == launch.attempt
+        return not self.sole_launcher
+
+    def _recover(self, job: JobRef, st: EcsJobStatus, launch: Launch) -> str | None:
+        """ListTasks by startedBy: the task of this attempt (uid and attempt tags), if one exists."""
+        assert st.context is not None
+        task = (st.tasks or [])[launch.index]
+        mine = [o for o in self.backend.find(st.context.cluster, launch.task_name) if owned(o, job.uid)]
+        found = adoptable(task, launch.attempt, mine)
+        return found.arn if found is not None else None
 
     def forget(self, job: JobRef) -> None:
         """Drop what this process remembers of a finished or deleted job."""
         for key in [k for k in self._launched if k[0] == job.uid]:
             del self._launched[key]
+        for key in [k for k in self._intents if k[0] == job.uid]:
+            del self._intents[key]
 
     def _transient(self, status: EcsJobStatus, exc: Exception, now: datetime) -> StepResult:
         """A poll that got no answer: shown, and tried again at the next poll."""
