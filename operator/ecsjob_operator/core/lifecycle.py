@@ -56,13 +56,15 @@ def is_due(phase: str | None, edited: bool, now: float, due_at: float) -> bool:
 
 
 def next_poll_seconds(status: EcsJobStatus, now: datetime) -> float:
-    """How long until the job needs looking at: its polling interval, sooner for a backoff or deadline."""
+    """How long until the job needs looking at: the next multiple of its polling interval (so that the
+    jobs of one interval share one DescribeTasks refresh), sooner for a backoff or deadline."""
     if is_finished(status.phase):
         return 0.0
     if status.context is None:  # preparing: at once, or when the backoff after an AWS error ends
         retry = parse_iso(status.next_retry_time) if status.next_retry_time else now
         return max(0.0, (retry - now).total_seconds())
-    wait = float(parse_duration(status.context.polling_interval))
+    interval = float(parse_duration(status.context.polling_interval))
+    wait = interval - now.timestamp() % interval  # the next point of the interval's grid: jobs poll together
     moments = [parse_iso(t.next_launch_time) for t in status.tasks or [] if t.next_launch_time]
     if status.start_time and status.phase != "Suspended":
         moments.append(parse_iso(status.start_time) + timedelta(seconds=parse_duration(status.context.timeout)))

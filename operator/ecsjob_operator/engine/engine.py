@@ -303,6 +303,7 @@ class Engine:
             warnings = forget_foreign(status, foreign)
             observed = {arn: obs for arn, obs in observed.items() if arn not in foreign}
             running = [arn for arn in running if arn not in foreign]
+            self.describer.untrack(ctx.cluster, foreign)
         decision = decide(job, status, observed, now, suspend)
         if foreign:
             decision.events[:0] = warnings
@@ -322,8 +323,9 @@ class Engine:
                 decision.events.append(self._launch(job, decision, launch, now, recover))
             except PermanentError as exc:
                 return self._reject(job, decision.status, exc, now, decision.events)
-        launched = [t.arn for t in decision.status.tasks or [] if t.phase == "Running" and t.arn]
-        self.describer.track(ctx.cluster, [a for a in launched if a not in running])
+        still = {t.arn for t in decision.status.tasks or [] if t.phase == "Running" and t.arn}
+        self.describer.untrack(ctx.cluster, [a for a in running if a not in still])  # stopped: no longer polled
+        self.describer.track(ctx.cluster, [a for a in still if a not in running])
         if decision.finished:
             self.forget(job)
         summarize(decision.status, now)
@@ -429,4 +431,5 @@ class Engine:
         mine = [s for s in stops if s.arn in observed and s.arn not in foreign]  # MISSING: nothing to stop
         decision = Decision(status=status, stops=mine)
         self._stop(decision, status.context.cluster)
+        self.describer.untrack(status.context.cluster, arns)
         return events + decision.events
