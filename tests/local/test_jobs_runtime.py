@@ -79,3 +79,14 @@ def test_an_edit_after_the_end_is_observed_and_ignored(tmp_path: Path) -> None:
     assert progressing.status == "False" and "edits after the end are ignored (generation 2)" in progressing.message
     assert [e.reason for e in edited.events] == ["EditIgnored"]
     assert not list(tmp_path.glob("tasks/*")) and not list(tmp_path.glob("taskdefs/*"))
+
+
+def test_a_body_older_than_the_last_write_is_not_acted_on(tmp_path: Path) -> None:
+    """The next tick may carry a body that does not show the status just written: no second transition."""
+    runtime = JobRuntime(Engine(LocalBackend(tmp_path), "heimdall-job"))
+    prepared = runtime.sync(body(), [], [])
+    assert [e.reason for e in prepared.events] == ["Prepared"]
+    stale = runtime.sync(body(), [], [])  # the status write is not visible yet
+    assert stale.events == [] and stale.deferred and stale.status.context is None
+    fresh = runtime.sync(body(prepared.status.wire()), [], [])  # now it is
+    assert fresh.status.context is not None and "Prepared" not in [e.reason for e in fresh.events]

@@ -33,6 +33,9 @@ from ecsjob_operator.engine.engine import Catalog, Engine, LoadTemplate, StepRes
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"ecsjob-operator/{__version__}"
+# How long a body may lag behind the status this process wrote before the write counts as lost
+# (a failed patch is retried by kopf; someone else's write wins after this).
+EXPECTATION_SECONDS = 10.0
 
 
 def parse_all(model: type[EcsCommand] | type[EcsCluster], bodies: Iterable[Mapping[str, Any]]) -> list[Any]:
@@ -72,6 +75,7 @@ class JobRuntime:
         self._catalogs: dict[str, str] = {}  # uid -> the EcsCommands/EcsClusters it was last resolved against
         self._due: dict[str, float] = {}  # uid -> monotonic time of its next poll
         self._errors: dict[str, int] = {}  # uid -> consecutive unexpected errors
+        self._written: dict[str, tuple[dict[str, Any], float]] = {}  # uid -> the status last written, when
 
     def ref(self, body: Mapping[str, Any]) -> JobRef:
         meta = body["metadata"]
@@ -80,14 +84,33 @@ class JobRuntime:
     def sync(
         self, body: Mapping[str, Any], commands: Iterable[Mapping[str, Any]], clusters: Iterable[Mapping[str, Any]]
     ) -> StepResult:
-        """Prepare a new (or re-edited invalid) job, else step it; an unexpected error is shown, not raised."""
+        """Prepare a new (or re-edited invalid) job, else step it; an unexpected error is shown, not raised.
+        A body older than the status this process last wrote is not acted on (expectations, as the Job
+        controller keeps them): every transition is decided, and posted as an Event, once."""
         uid = body["metadata"]["uid"]
+        if self._behind(uid, body):
+            return StepResult(EcsJobStatus.model_validate(dict(body.get("status") or {})), [], deferred=True)
         try:
             result = self._sync(body, list(commands), list(clusters))
         except Exception as exc:  # a bug, or a status a user wrote by hand: never a silent retry loop
             return self._failed(body, exc)
         self._errors.pop(uid, None)
+        if result.finished:
+            self._written.pop(uid, None)
+        else:
+            self._written[uid] = (result.status.wire(), time.monotonic())
         return result
+
+    def _behind(self, uid: str, body: Mapping[str, Any]) -> bool:
+        """Whether the body does not show the status this process wrote last (yet)."""
+        written = self._written.get(uid)
+        if written is None or time.monotonic() - written[1] > EXPECTATION_SECONDS:  # a lost write: go on
+            return False
+        raw = body.get("status") or {}
+        try:
+            return EcsJobStatus.model_validate(dict(raw)).wire() != written[0]
+        except (ValidationError, TypeError, ValueError):
+            return False  # unreadable: sync reports it
 
     def _sync(
         self, body: Mapping[str, Any], commands: list[Mapping[str, Any]], clusters: list[Mapping[str, Any]]
@@ -164,6 +187,7 @@ class JobRuntime:
         self._catalogs.pop(job.uid, None)
         self._due.pop(job.uid, None)
         self._errors.pop(job.uid, None)
+        self._written.pop(job.uid, None)
         return events
 
     def _loader(self, namespace: str) -> LoadTemplate:
