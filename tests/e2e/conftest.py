@@ -59,7 +59,7 @@ def kubeconfig(
     return emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 
-NAMESPACES = ("default", "team", "team-x")  # the tier's tenants; operators watch them by name
+NAMESPACES = ("default", "team", "team-x", "shards")  # operators watch them by name
 
 
 @pytest.fixture(scope="session")

@@ -112,3 +112,21 @@ def test_only_the_health_and_metrics_ports_are_open() -> None:
     [policy] = [d for d in kustomize(ROOT / "manifests") if d["kind"] == "NetworkPolicy"]
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [8080, 9090]
+
+
+@needs_kubectl
+def test_sharded_overlay_runs_two_peering_replicas_per_shard() -> None:
+    docs = kustomize(ROOT / "manifests" / "overlays" / "sharded")
+    assert not [d for d in docs if d["kind"] == "Deployment"]
+    [statefulset] = [d for d in docs if d["kind"] == "StatefulSet"]
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    shards = int(args[args.index("--shards") + 1])
+    per_shard = int(args[args.index("--replicas-per-shard") + 1])
+    assert statefulset["spec"]["replicas"] == shards * per_shard and "--standalone" not in args
+    assert "--shard-from-pod-name" in args
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]
+    peerings = {d["metadata"]["name"] for d in docs if d["kind"] == "ClusterKopfPeering"}
+    assert peerings == {f"ecsjob-shard-{i}" for i in range(shards)}
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    assert any("clusterkopfpeerings" in r["resources"] for r in role["rules"])

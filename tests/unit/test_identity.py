@@ -75,3 +75,30 @@ def test_reserved_tag_keys_are_the_task_tags() -> None:
 def test_task_env_sets_the_reserved_variables() -> None:
     assert task_env("heimdall-job-abc-3", 3) == {"TASK_NAME": "heimdall-job-abc-3", "TASK_NUM": "3"}
     assert tuple(task_env("x", 0)) == RESERVED_ENV
+
+
+def test_shards_split_jobs_by_uid_and_pods_map_to_shards() -> None:
+    from ecsjob_operator.core.identity import Shard
+
+    uids = [f"uid-{i}" for i in range(400)]
+    shards = [Shard(2, 0), Shard(2, 1)]
+    owners = [[s.serves(u) for s in shards] for u in uids]
+    assert all(sum(o) == 1 for o in owners)  # every job has exactly one shard
+    assert 150 < sum(o[0] for o in owners) < 250  # and the split is even enough
+    assert all(Shard().serves(u) for u in uids)
+    assert Shard.from_pod_name("ecsjob-operator-0", 2, 2) == (Shard(2, 0), 100)
+    assert Shard.from_pod_name("ecsjob-operator-1", 2, 2) == (Shard(2, 0), 99)  # the standby of shard 0
+    assert Shard.from_pod_name("ecsjob-operator-3", 2, 2) == (Shard(2, 1), 99)
+
+
+def test_the_operator_derives_shard_priority_and_peering(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecsjob_operator.cli.commands import parser, sharding
+    from ecsjob_operator.core.identity import Shard
+
+    monkeypatch.setenv("POD_NAME", "ecsjob-operator-2")
+    args = parser().parse_args(["operator", "--shards", "2", "--shard-from-pod-name"])
+    assert sharding(args) == (Shard(2, 1), 100, "ecsjob-shard-1")
+    args = parser().parse_args(["operator", "--standalone", "--shards", "3", "--shard-index", "2"])
+    assert sharding(args) == (Shard(3, 2), None, None)
+    with pytest.raises(PrefixError):
+        sharding(parser().parse_args(["operator", "--shards", "2", "--shard-index", "2"]))

@@ -18,7 +18,7 @@ from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
 from ecsjob_operator.cli.manifest import read_documents
 from ecsjob_operator.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, run, say
 from ecsjob_operator.core import redaction
-from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, check_prefix
+from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, Shard, check_prefix
 from ecsjob_operator.core.status import logs_pointer
 from ecsjob_operator.core.tenancy import DEFAULT_FAMILY_PREFIX, check_family_prefix, operator_policy
 from ecsjob_operator.engine.backend import Backend, PermanentError, TransientError, format_logs
@@ -69,18 +69,41 @@ def cmd_operator(args: argparse.Namespace) -> int:
     metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
     if args.metrics_port:
         metrics.serve(args.metrics_port)
+    shard, priority, peering = sharding(args)
     options = KopfOptions(
         namespaces=args.namespace,
         standalone=args.standalone or args.dev,
-        priority=666 if args.dev and args.priority is None else args.priority,  # kopf's --dev
-        peering=args.peering,
+        priority=666
+        if args.dev and args.priority is None
+        else args.priority
+        if args.priority is not None
+        else priority,
+        peering=args.peering or peering,
         liveness=args.liveness,
         log_format=args.log_format,
         verbose=args.verbose,
         debug=args.debug,
         quiet=args.quiet,
     )
-    return run_operator(runtime, options, metrics)
+    return run_operator(runtime, options, metrics, shard)
+
+
+def sharding(args: argparse.Namespace) -> tuple[Shard, int | None, str | None]:
+    """This replica's shard, peering priority and peering name: from --shard-index, or from a StatefulSet
+    pod name (`--shard-from-pod-name`, `$POD_NAME`/`$HOSTNAME`) with --replicas-per-shard replicas each."""
+    if args.shards < 1:
+        raise PrefixError(f"--shards must be at least 1, not {args.shards}")
+    if args.shard_from_pod_name:
+        pod = os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or ""
+        if not pod.rsplit("-", 1)[-1].isdigit():
+            raise PrefixError(f"--shard-from-pod-name needs a StatefulSet pod name (name-N), not {pod!r}")
+        shard, priority = Shard.from_pod_name(pod, args.shards, args.replicas_per_shard)
+    else:
+        shard, priority = Shard(args.shards, args.shard_index), None
+    if not 0 <= shard.index < shard.count:
+        raise PrefixError(f"shard index {shard.index} is not below --shards {shard.count}")
+    peering = f"ecsjob-shard-{shard.index}" if shard.count > 1 and not args.standalone else None
+    return shard, priority, peering
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -209,6 +232,14 @@ def parser() -> argparse.ArgumentParser:
     op.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     op.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
     op.add_argument("--standalone", action="store_true", help="no peering with other operator replicas")
+    op.add_argument("--shards", type=int, default=1, help="split the jobs between this many shards (by uid)")
+    op.add_argument("--shard-index", type=int, default=0, help="the shard this replica serves (0-based)")
+    op.add_argument(
+        "--shard-from-pod-name",
+        action="store_true",
+        help="take the shard (and peering priority) from a StatefulSet pod name in $POD_NAME or $HOSTNAME",
+    )
+    op.add_argument("--replicas-per-shard", type=int, default=2, help="with --shard-from-pod-name (default 2)")
     op.add_argument(
         "--allow-inline-cluster",
         action="store_true",

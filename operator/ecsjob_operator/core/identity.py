@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 from ecsjob_operator.api.models import RESERVED_ENV_NAMES
 from ecsjob_operator.core.ecs_limits import CLIENT_TOKEN_MAX, STARTED_BY_CHARS, STARTED_BY_MAX
@@ -67,6 +68,24 @@ def client_token(uid: str, index: int, attempt: int, try_: int = 0) -> str:
 def task_tags(namespace: str, name: str, uid: str, index: int, attempt: int) -> dict[str, str]:
     """The reserved tags that every task of a job carries."""
     return dict(zip(TASK_TAG_KEYS, (namespace, name, uid, str(index), str(attempt)), strict=True))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which jobs one operator replica serves: those whose uid hashes to its index."""
+
+    count: int = 1
+    index: int = 0
+
+    def serves(self, uid: str) -> bool:
+        return self.count <= 1 or int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) % self.count == self.index
+
+    @classmethod
+    def from_pod_name(cls, pod: str, count: int, replicas_per_shard: int) -> tuple[Shard, int]:
+        """A StatefulSet pod `name-K` serves shard K // replicas; its peering priority falls with K % replicas
+        (the first replica of a shard is the active one, the others stand by)."""
+        ordinal = int(pod.rsplit("-", 1)[-1])
+        return cls(count, ordinal // replicas_per_shard), 100 - ordinal % replicas_per_shard
 
 
 def task_env(task: str, index: int) -> dict[str, str]:

@@ -13,13 +13,14 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import kopf
 
 from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
 from ecsjob_operator.core.decide import Event
+from ecsjob_operator.core.identity import Shard
 from ecsjob_operator.core.lifecycle import is_edited, waits_for_catalog, wants_reconcile
 from ecsjob_operator.kube.metrics import Metrics
 from ecsjob_operator.kube.runtime import JobRuntime, selection_view, status_patch
@@ -39,6 +40,7 @@ class Services:
     runtime: JobRuntime
     workers: ThreadPoolExecutor
     metrics: Metrics | None = None
+    shard: Shard = field(default_factory=Shard)
 
 
 def services(memo: kopf.Memo) -> Services:
@@ -65,8 +67,16 @@ def ecsclusters(body: kopf.Body, **_: Any) -> dict[None, dict[str, Any]]:
     return {None: selection_view(body)}
 
 
-def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:
-    """The timer's filter (core.lifecycle.wants_reconcile); the status is parsed only when Invalid."""
+def mine(meta: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> bool:
+    """Jobs of this replica's shard (every job when the operator is not sharded)."""
+    return services(memo).shard.serves(str(meta.get("uid")))
+
+
+def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> bool:
+    """The timer's filter: this shard's jobs that core.lifecycle.wants_reconcile (the status is parsed only
+    when Invalid)."""
+    if not mine(meta, memo):
+        return False
     phase = status.get("phase")
     edited = is_edited(meta.get("generation"), status.get("observedGeneration"))
     waiting = phase == "Invalid" and waits_for_catalog(EcsJobStatus.model_validate(dict(status)))
@@ -99,7 +109,7 @@ async def reconcile(
     post(body, result.events)
 
 
-@kopf.on.delete(GROUP, VERSION, "ecsjobs")
+@kopf.on.delete(GROUP, VERSION, "ecsjobs", when=mine)  # the finalizer goes only on this shard's jobs
 async def stop_tasks(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The finalizer: a deleted job's running tasks are stopped before the object goes."""
     svc = services(memo)

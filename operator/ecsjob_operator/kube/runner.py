@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 import kopf
 
 from ecsjob_operator.core import redaction
+from ecsjob_operator.core.identity import Shard
 from ecsjob_operator.kube.handlers import Services
 from ecsjob_operator.kube.metrics import Metrics
 from ecsjob_operator.kube.runtime import JobRuntime
 
+UNSHARDED = Shard()
 WORKERS = int(os.environ.get("ECSJOB_WORKERS", "8"))  # threads for engine work (AWS calls)
 # glibc's mallopt(M_MMAP_THRESHOLD): buffers from 64 KiB up get their own mappings, which go back to
 # the system when freed. Watch events carry whole EcsCommands (task definitions of 100 KB and more);
@@ -46,7 +48,9 @@ class KopfOptions:
     quiet: bool = False
 
 
-def run_operator(runtime: JobRuntime, options: KopfOptions, metrics: Metrics | None = None) -> int:
+def run_operator(
+    runtime: JobRuntime, options: KopfOptions, metrics: Metrics | None = None, shard: Shard = UNSHARDED
+) -> int:
     """Run kopf with these handlers until SIGINT/SIGTERM."""
     kopf.configure(
         verbose=options.verbose,
@@ -57,7 +61,7 @@ def run_operator(runtime: JobRuntime, options: KopfOptions, metrics: Metrics | N
     redaction.install(wire_logs=options.debug)
     bound_heap()
     kopf.run(
-        memo=kopf.Memo(services=Services(runtime, ThreadPoolExecutor(WORKERS, "ecsjob"), metrics)),
+        memo=kopf.Memo(services=Services(runtime, ThreadPoolExecutor(WORKERS, "ecsjob"), metrics, shard)),
         standalone=options.standalone,
         priority=options.priority,
         peering_name=options.peering,
