@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"ecsjob-operator/{__version__}"
 # How long a body may lag behind the status this process wrote before the write counts as lost
 # (a failed patch is retried by kopf; someone else's write wins after this).
-EXPECTATION_SECONDS = 10.0
+EXPECTATION_SECONDS = 60.0
 
 
 def parse_all(model: type[EcsCommand] | type[EcsCluster], bodies: Iterable[Mapping[str, Any]]) -> list[Any]:
@@ -76,6 +76,7 @@ class JobRuntime:
         self._due: dict[str, float] = {}  # uid -> monotonic time of its next poll
         self._errors: dict[str, int] = {}  # uid -> consecutive unexpected errors
         self._written: dict[str, tuple[dict[str, Any], float]] = {}  # uid -> the status last written, when
+        self._swept = time.monotonic()
 
     def ref(self, body: Mapping[str, Any]) -> JobRef:
         meta = body["metadata"]
@@ -86,19 +87,23 @@ class JobRuntime:
     ) -> StepResult:
         """Prepare a new (or re-edited invalid) job, else step it; an unexpected error is shown, not raised.
         A body older than the status this process last wrote is not acted on (expectations, as the Job
-        controller keeps them): every transition is decided, and posted as an Event, once."""
+        controller keeps them): every transition is decided, and posted as an Event, once; the last write
+        is sent again meanwhile, since a patch that conflicts with kopf's own is dropped."""
         uid = body["metadata"]["uid"]
-        if self._behind(uid, body):
-            return StepResult(EcsJobStatus.model_validate(dict(body.get("status") or {})), [], deferred=True)
+        if self._behind(
+            uid, body
+        ):  # our write is in flight, or was lost (kopf drops a conflicting patch): send it again
+            return StepResult(EcsJobStatus.model_validate(self._written[uid][0]), [], deferred=True)
         try:
             result = self._sync(body, list(commands), list(clusters))
         except Exception as exc:  # a bug, or a status a user wrote by hand: never a silent retry loop
             return self._failed(body, exc)
         self._errors.pop(uid, None)
-        if result.finished:
-            self._written.pop(uid, None)
-        else:
-            self._written[uid] = (result.status.wire(), time.monotonic())
+        now = time.monotonic()
+        self._written[uid] = (result.status.wire(), now)  # finished too: a stale tick must not finish it twice
+        if now - self._swept > EXPECTATION_SECONDS:  # expectations past their time are forgotten
+            self._written = {k: v for k, v in self._written.items() if now - v[1] <= EXPECTATION_SECONDS}
+            self._swept = now
         return result
 
     def _behind(self, uid: str, body: Mapping[str, Any]) -> bool:
@@ -108,9 +113,14 @@ class JobRuntime:
             return False
         raw = body.get("status") or {}
         try:
-            return EcsJobStatus.model_validate(dict(raw)).wire() != written[0]
+            seen = EcsJobStatus.model_validate(dict(raw)).wire()
         except (ValidationError, TypeError, ValueError):
             return False  # unreadable: sync reports it
+        if seen != written[0]:
+            log.debug("%s: the body lags behind our last status write (%s)", uid, sorted(
+                k for k in set(seen) | set(written[0]) if seen.get(k) != written[0].get(k)))  # fmt: skip
+            return True
+        return False
 
     def _sync(
         self, body: Mapping[str, Any], commands: list[Mapping[str, Any]], clusters: list[Mapping[str, Any]]
