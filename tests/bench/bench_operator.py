@@ -80,7 +80,9 @@ def main() -> None:
     kube = Kube(kubeconfig)
     kube.core.create_namespace({"metadata": {"name": "bench"}})
     fargate = FakeFargate()
-    operator = OperatorProcess(kubeconfig, moto, Path(tempfile.mkdtemp()), "-n", "bench", "--allow-inline-cluster")
+    operator = OperatorProcess(
+        kubeconfig, moto, Path(tempfile.mkdtemp()), "-n", "bench", "--allow-inline-cluster", verbose=False
+    )
     os.environ["ECSJOB_TICK_SECONDS"] = "1"  # the production default (the e2e tier ticks faster)
     operator.start()
     assert operator.proc is not None

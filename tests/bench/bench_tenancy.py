@@ -69,7 +69,9 @@ def setup() -> tuple[EmulatorThread, MotoServer, Kube, FakeFargate, OperatorProc
         "spec": {"tags": ["shared"], "context": context},
     }
     kube.create("ecsclusters", cluster, namespace=None)
-    operator = OperatorProcess(kubeconfig, moto, Path(tempfile.mkdtemp()), "-n", "team-a", "-n", "team-b")
+    operator = OperatorProcess(
+        kubeconfig, moto, Path(tempfile.mkdtemp()), "-n", "team-a", "-n", "team-b", verbose=False
+    )
     operator.start()
     return emulator, moto, kube, fargate, operator
 

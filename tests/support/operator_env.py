@@ -85,8 +85,9 @@ def free_port() -> int:
 class OperatorProcess:
     """`ecsjob operator` as a subprocess; kill -9 and start again at will."""
 
-    def __init__(self, kubeconfig: Path, moto: MotoServer, log_dir: Path, *options: str) -> None:
+    def __init__(self, kubeconfig: Path, moto: MotoServer, log_dir: Path, *options: str, verbose: bool = True) -> None:
         self.kubeconfig, self.moto, self.log_dir = kubeconfig, moto, log_dir
+        self.verbose = verbose  # the tests read kopf's debug lines; a benchmark runs as production does
         # the tier's default: namespace "default", where the tests use inline clusters (a single-team install)
         self.options = options or ("-n", "default", "--allow-inline-cluster")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -112,7 +113,7 @@ class OperatorProcess:
                 "operator",
                 "--standalone",
                 *self.options,
-                "--verbose",
+                *(["--verbose"] if self.verbose else []),
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
                 "--metrics-port",

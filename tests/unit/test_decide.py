@@ -259,3 +259,28 @@ def test_suspended_time_does_not_count_towards_the_timeout() -> None:
     d = decide(JOB, d.status, {}, T0 + timedelta(hours=2, seconds=1))
     relaunch(d.status, d.launches, T0 + timedelta(hours=2, seconds=1))
     assert d.status.phase == "Running" and d.status.start_time == iso(T0 + timedelta(hours=2, seconds=1))
+
+
+def test_a_spot_interruption_is_relaunched_without_counting_then_counts_when_it_flaps() -> None:
+    from ecsjob_operator.core.decide import MAX_IGNORED_RELAUNCHES
+
+    st = launched(context(count=1, max_fail=0))
+    for n in range(1, MAX_IGNORED_RELAUNCHES + 1):
+        arn = (st.tasks or [])[0].arn or ""
+        d = decide(JOB, st, {arn: stopped(arn, code=None, stop_code="SpotInterruption")}, T0)
+        task = (d.status.tasks or [])[0]
+        assert d.status.phase != "Failed" and task.failed_arns == [] and len(task.ignored_arns) == n
+        assert [e.reason for e in d.events] == ["IgnoredFailure"] and d.launches == [Launch(0, n + 1, task.task_name)]
+        relaunch(d.status, d.launches)
+        st = d.status
+    arn = (st.tasks or [])[0].arn or ""
+    d = decide(JOB, st, {arn: stopped(arn, code=None, stop_code="TerminationNotice")}, T0)
+    assert d.status.phase == "Failed"  # past the bound, the failure counts (maxFailCount 0: the job fails)
+    assert condition(d.status, "Failed") == ("True", "MaxFailCountExceeded")
+
+
+def test_other_stop_codes_still_count() -> None:
+    st = launched(context(count=1, max_fail=0))
+    arn = (st.tasks or [])[0].arn or ""
+    d = decide(JOB, st, {arn: stopped(arn, code=None, stop_code="TaskFailedToStart")}, T0)
+    assert d.status.phase == "Failed" and (d.status.tasks or [])[0].ignored_arns == []

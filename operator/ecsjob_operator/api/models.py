@@ -296,6 +296,9 @@ class TaskStatus(Loose):
     stop_code: str | None = Field(None, description="ECS stopCode.")
     stopped_reason: str | None = Field(None, description="ECS stoppedReason.")
     failed_arns: list[str] = Field(default_factory=list, description="ARNs of failed attempts.")
+    ignored_arns: list[str] = Field(
+        default_factory=list, description="ARNs of interrupted attempts (Fargate Spot), relaunched without counting."
+    )
     last_failure: str | None = Field(None, description="Why the last failed attempt failed.")
     stopped_at: str | None = Field(None, description="When ECS stopped the current attempt.")
     launch_failures: int = Field(0, description="Consecutive RunTask failures (capacity, throttling).")

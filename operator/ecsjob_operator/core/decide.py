@@ -13,13 +13,15 @@ from datetime import datetime, timedelta
 
 from ecsjob_operator.api.durations import parse_duration
 from ecsjob_operator.api.models import EcsJobStatus, MergedContext, TaskStatus
-from ecsjob_operator.core.ecs_limits import CLEAN_STOP_CODES
+from ecsjob_operator.core.ecs_limits import CLEAN_STOP_CODES, INTERRUPTION_STOP_CODES
 from ecsjob_operator.core.identity import task_name
 from ecsjob_operator.core.lifecycle import is_finished
 from ecsjob_operator.core.status import is_true, logs_pointer, set_condition, summarize
 from ecsjob_operator.core.timestamps import iso, parse_iso
 
 LAUNCH_BACKOFF_CAP = 300  # seconds; RunTask capacity failures can last minutes
+# Interruptions relaunched without counting before they count again (failurePolicy.maxIgnoredRelaunches' default).
+MAX_IGNORED_RELAUNCHES = 10
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,9 @@ def _observe(task: TaskStatus, obs: Observation | None, ctx: MergedContext, esse
         task.phase = "Succeeded"
         d.events.append(Event("Normal", "TaskSucceeded", f"task {task.index} ({task.arn}) succeeded"))
         return False
+    if obs.stop_code in INTERRUPTION_STOP_CODES and len(task.ignored_arns) < MAX_IGNORED_RELAUNCHES:
+        _ignore(task, obs, outcome, d)  # capacity taken back by AWS: not the job's fault
+        return False
     task.failed_arns.append(task.arn or "")
     task.last_failure = f"attempt {task.attempts}: {outcome.reason}"
     failures = len(task.failed_arns)
@@ -231,6 +236,21 @@ def _observe(task: TaskStatus, obs: Observation | None, ctx: MergedContext, esse
         Event("Normal", "Retrying", f"task {task.index} will be relaunched (retry {failures} of {ctx.max_fail_count})")
     )
     return False
+
+
+def _ignore(task: TaskStatus, obs: Observation, outcome: Outcome, d: Decision) -> None:
+    """The built-in failure rule: a Fargate Spot interruption relaunches the index, uncounted (bounded)."""
+    task.ignored_arns.append(task.arn or "")
+    task.last_failure = f"attempt {task.attempts}: {outcome.reason} (interrupted: not counted)"
+    task.phase = "Pending"
+    d.events.append(
+        Event(
+            "Normal",
+            "IgnoredFailure",
+            f"task {task.index} attempt {task.attempts} was interrupted ({obs.stop_code}); relaunched without "
+            f"counting a failure ({len(task.ignored_arns)}/{MAX_IGNORED_RELAUNCHES})",
+        )
+    )
 
 
 def _exhausted_message(task: TaskStatus, ctx: MergedContext) -> str:

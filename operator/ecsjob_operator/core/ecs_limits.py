@@ -53,3 +53,5 @@ READ_ONLY_KEYS = (
 # Stop codes after which the containers' exit codes decide; any other stop is a failure.
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html#ECS-Type-Task-stopCode
 CLEAN_STOP_CODES = (None, "EssentialContainerExited")
+# Stop codes of capacity that AWS took back (Fargate Spot): not the job's fault.
+INTERRUPTION_STOP_CODES = ("SpotInterruption", "TerminationNotice")
