@@ -4,7 +4,7 @@ kmock (by kopf's author) serves discovery, lists and watch streams. This subclas
 create, fetch, patch and delete so that objects behave as on a real API server where the
 operator depends on it: uid, resourceVersion, generation and creationTimestamp are stamped;
 `generateName` is honoured; create answers 201; the status subresource is separate from the
-main object; merge patches delete keys set to null; JSON patches apply, and a failing `test`
+main object (for resources that declare it; kopf's peering objects do not); merge patches delete keys set to null; JSON patches apply, and a failing `test`
 answers 422 (a conflict, as kopf expects); finalizers hold deletion; a missing object is 404.
 
 It also reads `/api/v1/namespaces[/NAME]` as the Namespace resource (kmock 0.8 fails on it).
@@ -192,13 +192,15 @@ class KubeEmulator(KubernetesEmulator):
         for fixed in ("uid", "creationTimestamp", "generation", "namespace", "name"):
             if fixed in current["metadata"]:
                 meta[fixed] = current["metadata"][fixed]
+        info = self._resources.get(request.resource, None)
+        separate = info is None or "status" in (info.subresources or set())  # without the subresource: one object
         if request.subresource == "status":
             new = {**current, "status": patched.get("status")}
             if new["status"] is None:
                 del new["status"]
         else:
-            new = {k: v for k, v in patched.items() if k != "status"}
-            if "status" in current:
+            new = {k: v for k, v in patched.items() if k != "status" or not separate}
+            if "status" in current and separate:
                 new["status"] = current["status"]
             if new.get("spec") != current.get("spec"):
                 meta["generation"] = current["metadata"].get("generation", 1) + 1

@@ -55,6 +55,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.CRITICAL  # our Events are explicit (kopf.event), not log lines
+    # how long a silent peer counts as alive: a standby takes over within about this long
+    settings.peering.lifetime = int(os.environ.get("ECSJOB_PEERING_LIFETIME", "60"))
 
 
 @kopf.index(GROUP, VERSION, "ecscommands")
