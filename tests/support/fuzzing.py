@@ -57,6 +57,7 @@ def base_manifest(subnet: str, security_group: str) -> dict[str, Any]:
             "cluster": {
                 "clusterName": "batch",
                 "region": "us-west-2",
+                "executionRoleArn": TEMPLATE["executionRoleArn"],  # the operator takes roles only from here
                 "vpcConfig": {"subnets": [subnet], "securityGroups": [security_group]},
             },
             "context": {"taskCount": 1},
