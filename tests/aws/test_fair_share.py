@@ -17,7 +17,10 @@ from support.moto_server import MotoServer
 def test_a_small_namespace_is_not_starved_by_a_big_one(
     backend: EcsBackend, clock: Clock, fargate: FakeFargate, moto_server: MotoServer
 ) -> None:
-    engine = Engine(backend, "heimdall-job", clock=clock, policy=operator_policy(allow_inline_cluster=True))
+    policy = operator_policy(allow_inline_cluster=True)
+    engine = Engine(
+        backend, "heimdall-job", clock=clock, policy=policy, sole_launcher=True
+    )  # no look-ups: fairness only
     engine.gate = FairGate(burst=1, rate=100)  # a tight account-wide RunTask budget
     jobs = []
     for i, (namespace, count) in enumerate([("team-a", 30), ("team-a", 30), ("team-b", 1)]):
@@ -47,4 +50,4 @@ def test_a_small_namespace_is_not_starved_by_a_big_one(
     namespaces = [next(t["value"] for t in tags if t["key"] == "ecsjob.io/namespace") for tags in order]
     first_b = namespaces.index("team-b")
     assert namespaces.count("team-a") == 60 and b_result.status.active == 1
-    assert first_b - arrived <= 3, (arrived, namespaces)  # served at its turn, not after team-a's 60
+    assert first_b - arrived <= 5, (arrived, namespaces)  # served at its turn (a grant or two), not after team-a's 60
