@@ -34,7 +34,9 @@ def test_a_namespace_waits_at_most_one_turn_behind_a_busy_one() -> None:
     assert first_b - before <= 5, order  # a grant or two in flight while team-b enqueues, then its turn
     assert order.count("team-a") == 80 and order.count("team-b") == 3
     later_b = [i for i, ns in enumerate(order) if ns == "team-b"]
-    assert all(b - a <= 6 for a, b in zip(later_b, later_b[1:], strict=False))  # turns alternate (thread start-up aside)
+    assert all(
+        b - a <= 6 for a, b in zip(later_b, later_b[1:], strict=False)
+    )  # turns alternate (thread start-up aside)
 
 
 def test_the_gate_keeps_the_rate() -> None:
