@@ -356,3 +356,16 @@ def test_every_relaunch_looks_for_an_unrecorded_task_first(engine: Engine, clock
     assert task.failed_arns == [failed] and task.arn == orphan and task.attempts == 2
     assert len(fargate.by_started_by(run.task_name(0))) == 2
     assert any(e.reason == "TaskAdopted" for e in run.events)
+
+
+def test_parallelism_is_never_exceeded_at_moto(engine: Engine, clock: Clock, fargate: FakeFargate) -> None:
+    run = Runner(engine, clock, job_spec(fargate, taskCount=6, parallelism=2))
+    seen = []
+    for _ in range(12):
+        run.step()
+        seen.append(len(fargate.running()))
+        for task in fargate.running()[:1]:  # one task ends per poll
+            fargate.finish(task.task_arn, 0)
+        if run.status.phase == "Succeeded":
+            break
+    assert run.status.phase == "Succeeded" and max(seen) == 2 and len(fargate.tasks()) == 6

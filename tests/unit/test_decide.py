@@ -284,3 +284,13 @@ def test_other_stop_codes_still_count() -> None:
     arn = (st.tasks or [])[0].arn or ""
     d = decide(JOB, st, {arn: stopped(arn, code=None, stop_code="TaskFailedToStart")}, T0)
     assert d.status.phase == "Failed" and (d.status.tasks or [])[0].ignored_arns == []
+
+
+def test_parallelism_caps_the_running_tasks() -> None:
+    ctx = context(count=5, max_fail=1).model_copy(update={"parallelism": 2})
+    d = decide(JOB, EcsJobStatus(job_id=JOB.job_id, context=ctx), {}, T0)
+    assert [launch.index for launch in d.launches] == [0, 1]
+    relaunch(d.status, d.launches)
+    d = decide(JOB, d.status, {"arn-0-1": stopped("arn-0-1"), "arn-1-1": running("arn-1-1")}, T0)
+    assert [launch.index for launch in d.launches] == [2]  # one ended: one slot
+    assert d.status.message and "3 waiting to launch" in d.status.message

@@ -116,6 +116,9 @@ class JobContext(Wire):
     max_fail_count: int | None = Field(
         None, ge=0, le=100, description="Retries allowed per task index (0..100, default 3)."
     )
+    parallelism: int | None = Field(
+        None, ge=1, le=1000, description="At most this many tasks of the job running at once (default taskCount)."
+    )
     tags: dict[str, str] | None = Field(None, description="ECS tags for the tasks; keys under ecsjob.io/ are reserved.")
 
     _check_polling = field_validator("polling_interval", mode="before")(classmethod(lambda cls, v: _polling(v)))
@@ -276,6 +279,7 @@ class MergedContext(Loose):
     polling_interval: str = Field(description="Polling interval.")
     timeout: str = Field(description="Wall-clock limit from the first launch.")
     max_fail_count: int = Field(description="Retries allowed per index.")
+    parallelism: int | None = Field(None, description="At most this many tasks running at once (none: taskCount).")
     tags: dict[str, str] = Field(default_factory=dict, description="User tags on every task.")
     containers: list[MergedContainer] = Field(description="Merged containers.")
     cluster: MergedCluster = Field(description="Merged cluster context.")

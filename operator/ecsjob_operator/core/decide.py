@@ -326,9 +326,15 @@ def _resume_and_launch(d: Decision, now: datetime) -> None:
     if is_true(st, "Suspended"):
         set_condition(st, "Suspended", "False", "JobResumed", "job resumed", now)
         d.events.append(Event("Normal", "Resumed", "job resumed"))
-    for task in st.tasks or []:
+    tasks = st.tasks or []
+    for task in tasks:
         if task.phase == "Stopped":
             task.phase = "Pending"
+    ctx = st.context
+    slots = (ctx.parallelism or len(tasks)) - sum(1 for t in tasks if t.phase == "Running") if ctx else len(tasks)
+    for task in tasks:
+        if len(d.launches) >= slots:  # parallelism: the rest wait for a running task to end
+            break
         if task.phase != "Pending":
             continue
         if task.next_launch_time and now < parse_iso(task.next_launch_time):

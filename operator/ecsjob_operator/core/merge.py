@@ -101,6 +101,7 @@ def merge(inp: MergeInput) -> MergeResult:
         polling_interval=_norm(_pick(inp.job.polling_interval, inp.command.polling_interval, DEFAULT_POLLING)),
         timeout=_norm(_pick(inp.job.timeout, inp.command.timeout, DEFAULT_TIMEOUT)),
         max_fail_count=_pick(inp.job.max_fail_count, inp.command.max_fail_count, DEFAULT_MAX_FAIL),
+        parallelism=min(task_count, _pick(inp.job.parallelism, inp.command.parallelism, task_count)),
         tags=tags,
         containers=[_summary(c, inp.template) for c in task_definition["containerDefinitions"]],
         cluster=_merged_cluster(inp.cluster, inp.default_region),
