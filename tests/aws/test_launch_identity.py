@@ -117,3 +117,26 @@ def test_concurrent_jobs_register_an_identical_definition_once(
         thread.join(30)
     assert len(arns) == 8 and len(set(arns)) == 1
     assert moto_server.calls["RegisterTaskDefinition"] == 1
+
+
+def test_a_forged_arn_in_one_jobs_status_cannot_fail_another_jobs_task(
+    engine: Engine, clock: Clock, fargate: FakeFargate, moto_server: MotoServer
+) -> None:
+    """Both jobs poll through the one DescribeTasks refresher: what one job's (user-written) status
+    names must neither stop nor hide the other's task (it would count as MISSING, a failure)."""
+    victim = Runner(engine, clock, job_spec(fargate), uid="victim")
+    attacker = Runner(engine, clock, job_spec(fargate, taskCount=2), uid="attacker")
+    victim.step()
+    attacker.step()
+    victim_arn = (victim.status.tasks or [])[0].arn
+    (attacker.status.tasks or [])[0].arn = victim_arn  # the tenant writes the victim's ARN into its status
+    for _ in range(3):
+        attacker.step()
+        victim.step()
+    task = (victim.status.tasks or [])[0]
+    assert task.phase == "Running" and task.arn == victim_arn and task.failed_arns == [] and task.attempts == 1
+    assert any(e.reason == "ForeignTask" for e in attacker.events)
+    assert victim_arn not in [b["task"] for b in moto_server.bodies("StopTask")]
+    fargate.finish(victim_arn or "", 0)
+    victim.step()
+    assert victim.status.phase == "Succeeded"

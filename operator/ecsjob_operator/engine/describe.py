@@ -34,7 +34,7 @@ class _Entry:
 
 @dataclass
 class _Cluster:
-    tracked: set[str] = field(default_factory=set)
+    tracked: dict[str, set[str]] = field(default_factory=dict)  # ARN -> the jobs (uids) polling it
     entries: dict[str, _Entry] = field(default_factory=dict)
     refreshing: bool = False
 
@@ -47,12 +47,14 @@ class DescribeCache:
         self._cond = threading.Condition()
         self._pool = ThreadPoolExecutor(IN_FLIGHT, "describe")
 
-    def get(self, cluster: MergedCluster, arns: list[str], interval: float) -> dict[str, Observation]:
-        """Answers for these tasks at most `interval` old; refreshes the cluster (once) when they are not."""
+    def get(self, cluster: MergedCluster, arns: list[str], interval: float, owner: str) -> dict[str, Observation]:
+        """Answers for these tasks at most `interval` old; refreshes the cluster (once) when they are not.
+        `owner` is the asking job: a task stays tracked while any job polls it, whatever another writes."""
         key = (cluster.cluster_name, cluster.region)
         with self._cond:
             state = self._clusters.setdefault(key, _Cluster())
-            state.tracked.update(arns)
+            for arn in arns:
+                state.tracked.setdefault(arn, set()).add(owner)
             while True:
                 now = self.clock()
                 slot = now - now % interval  # the start of this interval on the grid the jobs poll on
@@ -61,7 +63,8 @@ class DescribeCache:
                 if not state.refreshing:
                     break
                 self._cond.wait(1.0)  # another worker is refreshing this cluster: read its answers
-            wanted = sorted(a for a in state.tracked if self._stale(state, a, slot))
+            # every tracked task without an answer from this slot, and always the asking job's own
+            wanted = sorted({a for a in state.tracked if self._stale(state, a, slot)} | set(arns))
             state.refreshing = True
         try:
             answers = self._describe(cluster, wanted)
@@ -74,20 +77,26 @@ class DescribeCache:
                 state.entries[arn] = _Entry(obs, fetched)
             return {a: e.obs for a in arns if (e := state.entries.get(a)) and e.obs is not None}
 
-    def track(self, cluster: MergedCluster, arns: Iterable[str]) -> None:
+    def track(self, cluster: MergedCluster, arns: Iterable[str], owner: str) -> None:
         """Tasks just launched: the next refresh includes them."""
         with self._cond:
-            self._clusters.setdefault((cluster.cluster_name, cluster.region), _Cluster()).tracked.update(arns)
+            state = self._clusters.setdefault((cluster.cluster_name, cluster.region), _Cluster())
+            for arn in arns:
+                state.tracked.setdefault(arn, set()).add(owner)
 
-    def untrack(self, cluster: MergedCluster, arns: Iterable[str]) -> None:
-        """Tasks no job polls any more (stopped, or their job finished)."""
+    def untrack(self, cluster: MergedCluster, arns: Iterable[str], owner: str) -> None:
+        """Tasks this job no longer polls (stopped, its job finished, or not its own); forgotten once no
+        job polls them, so that one job can never hide another's task."""
         with self._cond:
             state = self._clusters.get((cluster.cluster_name, cluster.region))
             if state is None:
                 return
             for arn in arns:
-                state.tracked.discard(arn)
-                state.entries.pop(arn, None)
+                owners = state.tracked.get(arn, set())
+                owners.discard(owner)
+                if not owners:
+                    state.tracked.pop(arn, None)
+                    state.entries.pop(arn, None)
 
     @staticmethod
     def _stale(state: _Cluster, arn: str, slot: float) -> bool:

@@ -292,7 +292,7 @@ class Engine:
         interval = parse_duration(ctx.polling_interval)
         running = [t.arn for t in status.tasks or [] if t.phase == "Running" and t.arn]
         try:
-            observed = self.describer.get(ctx.cluster, running, interval) if running else {}
+            observed = self.describer.get(ctx.cluster, running, interval, job.uid) if running else {}
         except TransientError as exc:
             return self._transient(status, exc, now)
         except PermanentError as exc:
@@ -303,7 +303,7 @@ class Engine:
             warnings = forget_foreign(status, foreign)
             observed = {arn: obs for arn, obs in observed.items() if arn not in foreign}
             running = [arn for arn in running if arn not in foreign]
-            self.describer.untrack(ctx.cluster, foreign)
+            self.describer.untrack(ctx.cluster, foreign, job.uid)
         decision = decide(job, status, observed, now, suspend)
         if foreign:
             decision.events[:0] = warnings
@@ -324,8 +324,8 @@ class Engine:
             except PermanentError as exc:
                 return self._reject(job, decision.status, exc, now, decision.events)
         still = {t.arn for t in decision.status.tasks or [] if t.phase == "Running" and t.arn}
-        self.describer.untrack(ctx.cluster, [a for a in running if a not in still])  # stopped: no longer polled
-        self.describer.track(ctx.cluster, [a for a in still if a not in running])
+        self.describer.untrack(ctx.cluster, [a for a in running if a not in still], job.uid)  # no longer polled
+        self.describer.track(ctx.cluster, [a for a in still if a not in running], job.uid)
         if decision.finished:
             self.forget(job)
         summarize(decision.status, now)
@@ -431,5 +431,5 @@ class Engine:
         mine = [s for s in stops if s.arn in observed and s.arn not in foreign]  # MISSING: nothing to stop
         decision = Decision(status=status, stops=mine)
         self._stop(decision, status.context.cluster)
-        self.describer.untrack(status.context.cluster, arns)
+        self.describer.untrack(status.context.cluster, arns, job.uid)
         return events + decision.events
