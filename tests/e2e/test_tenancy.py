@@ -325,3 +325,37 @@ def test_a_tenant_cannot_stop_another_teams_task_through_its_status(
     assert fargate.task(victim_arn).last_status == "RUNNING"
     fargate.finish(victim_arn, 0)
     kube.wait_phase(name_of(victim), "Succeeded", namespace="team-x")
+
+
+def test_a_tenant_cannot_relaunch_with_roles_or_a_task_definition_it_wrote_into_status(
+    kube: Kube, fargate: FakeFargate, moto_server: MotoServer, tenant_operator: OperatorProcess
+) -> None:
+    tag = admin_cluster(kube, fargate, taskRoleArn=ADMIN_TASK_ROLE)
+    body = job(kube, "team", {"taskDefinition": template(), "maxFailCount": 3}, tag)
+    first = running(kube, body)["tasks"][0]
+    # While the operator is away, the tenant (allowed to write ecsjobs/status) forges the launch
+    # fields, and the task fails so that the index is due for a relaunch.
+    tenant_operator.kill()
+    status = kube.status(name_of(body), "team")
+    context = status["context"]
+    context["cluster"].update(taskRoleArn=ATTACKER_ROLE, executionRoleArn=ATTACKER_ROLE, assignPublicIp="ENABLED")
+    victim_td = "arn:aws:ecs:us-east-1:123456789012:task-definition/ecsjob-team-x_victim:1"
+    kube.custom.patch_namespaced_custom_object_status(
+        "ecsjob.io", "v1alpha1", "team", "ecsjobs", name_of(body),
+        {"status": {"context": context, "taskDefinitionArn": victim_td}},
+    )  # fmt: skip
+    fargate.finish(first["arn"], 1)
+    tenant_operator.start()
+    done = kube.wait_phase(name_of(body), "Failed", namespace="team")
+    failed = condition(done, "Failed")
+    assert failed["reason"] == "StatusTampered"
+    assert "status.context.cluster" in failed["message"] and "status.taskDefinitionArn" in failed["message"]
+    launches = run_tasks_of(moto_server, body)
+    assert len(launches) == 1  # the first attempt only: nothing was launched from the forged status
+    assert launches[0]["overrides"]["taskRoleArn"] == ADMIN_TASK_ROLE
+    assert all(ATTACKER_ROLE not in str(b) for b in moto_server.bodies("RunTask"))
+    assert done["context"]["cluster"]["taskRoleArn"] == ADMIN_TASK_ROLE  # the status shows the truth again
+    events = wait_for(
+        lambda: [e for e in kube.events(name_of(body), "team") if e.reason == "StatusTampered"], what="Event"
+    )
+    assert events[0].type == "Warning"

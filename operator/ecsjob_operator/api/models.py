@@ -353,6 +353,7 @@ class EcsJobStatus(Loose):
     message: str | None = Field(None, description="One human sentence on the current state.")
     prepare_failures: int | None = Field(None, description="Consecutive transient AWS errors while preparing.")
     next_retry_time: str | None = Field(None, description="Earliest next attempt to prepare after such an error.")
+    seal: str | None = Field(None, description="The operator's signature of context and taskDefinitionArn.")
 
 
 class Metadata(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import logging
 import os
 import sys
@@ -19,6 +20,7 @@ from ecsjob_operator.cli.manifest import read_documents
 from ecsjob_operator.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, run, say
 from ecsjob_operator.core import redaction
 from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, Shard, check_prefix
+from ecsjob_operator.core.seal import new_key
 from ecsjob_operator.core.status import logs_pointer
 from ecsjob_operator.core.tenancy import DEFAULT_FAMILY_PREFIX, check_family_prefix, operator_policy
 from ecsjob_operator.engine.backend import Backend, PermanentError, TransientError, format_logs
@@ -54,6 +56,15 @@ def cmd_crds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def seal_key() -> bytes:
+    """The key of status seals: $ECSJOB_SEAL_KEY (shared by replicas, e.g. from a Secret), else one per process
+    (then each running job is checked once against its spec and EcsClusters after a restart)."""
+    configured = os.environ.get("ECSJOB_SEAL_KEY", "")
+    if configured:
+        return hashlib.sha256(configured.encode()).digest()
+    return new_key()
+
+
 def cmd_operator(args: argparse.Namespace) -> int:
     """The composition root of the operator: the backend (AWS side) meets the handlers (kopf side)."""
     from ecsjob_operator.kube.metrics import Metrics
@@ -65,7 +76,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     backend = make_backend(args.backend)
     policy = operator_policy(check_family_prefix(args.family_prefix), args.allow_inline_cluster)
-    runtime = JobRuntime(Engine(backend, task_prefix(), policy=policy, durable_status=True))
+    engine = Engine(backend, task_prefix(), policy=policy, durable_status=True, seal_key=seal_key())
+    runtime = JobRuntime(engine)
     metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
     if args.metrics_port:
         metrics.serve(args.metrics_port)

@@ -46,6 +46,7 @@ from ecsjob_operator.core.errors import FieldError, validate_all
 from ecsjob_operator.core.identity import client_token, job_id, task_tags
 from ecsjob_operator.core.lifecycle import is_finished
 from ecsjob_operator.core.merge import DEFAULT_TIMEOUT, MergeInput, merge, redact, strip_read_only
+from ecsjob_operator.core.seal import is_sealed, launch_fields_differ, seal_of
 from ecsjob_operator.core.selection import INLINE, Layers, resolve_layers, template_source
 from ecsjob_operator.core.status import mark_invalid, set_condition, summarize
 from ecsjob_operator.core.taskdef import TemplateError
@@ -124,11 +125,13 @@ class Engine:
         policy: Policy = SINGLE_USER,
         durable_status: bool = False,
         sole_launcher: bool = False,
+        seal_key: bytes | None = None,
     ) -> None:
         """`durable_status`: the status is written before the next step (the operator), so a launch intent
         is written first and RunTask waits for the next step; `sole_launcher`: no other process can have
         launched this job's tasks (`ecsjob run` with a fresh uid). Either spares the ListTasks recovery."""
         self.backend = backend
+        self.seal_key = seal_key  # the operator seals what it prepared (core.seal); `ecsjob run` keeps status in memory
         self.durable_status, self.sole_launcher = durable_status, sole_launcher
         self._intents: dict[tuple[str, int, int], datetime] = {}  # the launch intents this process wrote
         self.policy = policy
@@ -170,6 +173,7 @@ class Engine:
             failed.status.observed_generation = generation
             return StepResult(failed.status, failed.events)
         st.context, st.resolved, st.task_definition_arn = context, prepared.resolved, arn
+        st.seal = seal_of(self.seal_key, job.uid, st) if self.seal_key else None
         st.observed_generation = generation
         st.start_time = st.start_time or iso(now)  # the first attempt to reach AWS
         st.prepare_failures = st.next_retry_time = None
@@ -281,6 +285,48 @@ class Engine:
             return self.backend.load_task_definition(value, region or self.backend.default_region())
         return catalog.load_template(kind, value)
 
+    # --- seal ---------------------------------------------------------------------------------
+
+    def is_sealed(self, job: JobRef, status: EcsJobStatus) -> bool:
+        """Whether the status's context and task definition are the ones this operator prepared."""
+        return self.seal_key is None or status.context is None or is_sealed(self.seal_key, job.uid, status)
+
+    def reseal(self, job: JobRef, spec: dict[str, Any], status: EcsJobStatus, catalog: Catalog) -> StepResult:
+        """A status without a valid seal: derive the context again from the spec and the EcsClusters. Equal
+        where a launch reads it: sealed again (a restart with a new key, an older version's status). Else
+        the status was edited by hand: the job's own tasks (as ECS tags them) are stopped, it ends Failed
+        (reason StatusTampered), and nothing is launched from the forged fields."""
+        assert self.seal_key is not None
+        now = self.clock()
+        try:
+            prepared, errors = self._resolve(job, spec, catalog)
+            trusted = None if prepared is None or errors else prepared.context
+            arn = None
+            if prepared is not None and trusted is not None:
+                arn = prepared.reuse_arn or self.backend.ensure_task_definition(
+                    prepared.task_definition, trusted.cluster.region
+                )
+        except TransientError as exc:
+            return self._transient(status, exc, now)
+        except PermanentError as exc:
+            return self._reject(job, status.model_copy(update={"context": None}), exc, now, [])
+        differ = ["status.context"] if trusted is None or arn is None else launch_fields_differ(trusted, arn, status)
+        st = status.model_copy(deep=True)
+        if not differ:
+            st.seal = seal_of(self.seal_key, job.uid, st)
+            log.info("%s: status sealed again (checked against its spec and EcsClusters)", job.label)
+            return StepResult(st, [], deferred=True)
+        why = "cannot be derived again" if trusted is None else "differ from what the spec and EcsClusters give"
+        message = f"{', '.join(differ)} {why}: the status was edited by hand; nothing is launched from it"
+        events: list[Event] = []
+        st.context = trusted
+        if trusted is not None:
+            st.task_definition_arn = arn
+            events = self.stop_all(job, st, f"ecsjob: job {job.label} status was edited by hand")
+        decision = fail(job, st, "StatusTampered", message, now)  # its stops went out above, owned ones only
+        self.forget(job)
+        return StepResult(decision.status, [Event("Warning", "StatusTampered", message), *events, *decision.events])
+
     # --- step ---------------------------------------------------------------------------------
 
     def step(self, job: JobRef, status: EcsJobStatus, suspend: bool = False) -> StepResult:
@@ -289,6 +335,8 @@ class Engine:
         ctx = status.context
         if ctx is None or is_finished(status.phase):
             return StepResult(status, [])
+        if not self.is_sealed(job, status):  # the operator's runtime reseals first; never launch from it
+            raise ValueError("status.context is not sealed by this operator")
         interval = parse_duration(ctx.polling_interval)
         running = [t.arn for t in status.tasks or [] if t.phase == "Running" and t.arn]
         try:

@@ -151,6 +151,11 @@ class JobRuntime:
             else:
                 self._schedule(job.uid, prepared)  # a backoff, or finished
             return prepared
+        if not self.engine.is_sealed(job, status):  # edited by hand, an older version's, or another key's
+            resealed = self.engine.reseal(job, spec, status, self._selected(job.namespace, spec, commands, clusters))
+            resealed.status.observed_generation = status.observed_generation  # a spec edit is still seen
+            self._schedule(job.uid, resealed)
+            return resealed
         result = self.engine.step(job, status, suspend=bool(spec.get("suspend")))
         result.status.observed_generation = generation
         self._schedule(job.uid, result)
