@@ -250,12 +250,13 @@ def test_finished_jobs_are_not_polled(kube: Kube, operator: OperatorProcess, far
 
     def invocations() -> int:
         lines = operator.log.read_text().splitlines()
-        return sum(1 for line in lines if "Timer 'reconcile' is invoked" in line and uid in line)
+        return sum(1 for line in lines if "syncing " in line and uid in line)
 
-    seen = wait_for(lambda: invocations() or None, what="the job's timer in the log")
-    # Nothing can be awaited for an absence: watch several ticks (0.2 s) and a polling interval (1 s).
+    seen = wait_for(lambda: invocations() or None, what="the job's syncs in the log")
+    wait_for(lambda: f"Daemon 'reconcile' has exited" in operator.log.read_text(), what="its daemon to stop")
+    # Nothing can be awaited for an absence: watch a polling interval (1 s) and more.
     time.sleep(1.5)
-    assert invocations() <= seen + 1  # at most the tick that was already running when it finished
+    assert invocations() <= seen + 1  # at most the sync that was already running when it finished
 
 
 def test_job_created_before_its_cluster_runs_once_the_cluster_exists(

@@ -86,8 +86,12 @@ def test_a_body_older_than_the_last_write_is_not_acted_on(tmp_path: Path) -> Non
     runtime = JobRuntime(Engine(LocalBackend(tmp_path), "heimdall-job"))
     prepared = runtime.sync(body(), [], [])
     assert [e.reason for e in prepared.events] == ["Prepared"]
-    stale = runtime.sync(body(), [], [])  # the status write is not visible yet (in flight, or lost)
+    stale = runtime.sync(body(), [], [])  # the status write is not visible yet (in flight)
     assert stale.events == [] and stale.deferred
-    assert stale.status.wire() == prepared.status.wire()  # the last write is sent again, nothing decided anew
+    assert stale.status.wire() == {}  # nothing decided anew, and nothing to write while it is in flight
+    # the write did not land (no API server answers here): the next sync sends it again
+    assert not runtime.write_status(body(), prepared.status.wire())
+    lost = runtime.sync(body(), [], [])
+    assert lost.events == [] and lost.deferred and lost.status.wire() == prepared.status.wire()
     fresh = runtime.sync(body(prepared.status.wire()), [], [])  # now it is
     assert fresh.status.context is not None and "Prepared" not in [e.reason for e in fresh.events]

@@ -1,8 +1,11 @@
 """The Kubernetes side: kopf registrations only. Handlers translate; JobRuntime and the engine decide.
 
-A timer ticks every ECSJOB_TICK_SECONDS (default 1 s) for each unfinished EcsJob and syncs it
-when it is due (core.lifecycle: its pollingInterval, sooner for a backoff, a deadline or a spec
-edit). A finished job matches no timer, so it is never polled again.
+Each unfinished EcsJob of this shard has one kopf daemon: it sleeps until the job is due
+(core.lifecycle: its pollingInterval, sooner for a backoff, a deadline or a spec edit), or until
+a watch event of the job (or, for a job waiting for an EcsCommand/EcsCluster, of those) wakes it,
+then syncs it with the newest body and writes the status. So the cost follows the work that is
+due, not jobs x ticks, and a job is never synced by two workers at once. A finished job matches
+no daemon, so it is never polled again. Every RESYNC_SECONDS a sleeping daemon looks again.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
 from ecsjob_operator.core.decide import Event
 from ecsjob_operator.core.identity import Shard
 from ecsjob_operator.core.lifecycle import is_edited, waits_for_catalog, wants_reconcile
+from ecsjob_operator.engine.engine import StepResult
 from ecsjob_operator.kube.metrics import Metrics
 from ecsjob_operator.kube.runtime import JobRuntime, selection_view, status_patch
 
 FINALIZER = "ecsjob.io/stop-tasks"
-TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))
+TICK = float(os.environ.get("ECSJOB_TICK_SECONDS", "1"))  # the pause before a deferred job's next turn
+RESYNC_SECONDS = float(os.environ.get("ECSJOB_RESYNC_SECONDS", "60"))  # a sleeping daemon looks again
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 Commands = kopf.Index[str | None, dict[str, Any]]
@@ -41,6 +46,12 @@ class Services:
     workers: ThreadPoolExecutor
     metrics: Metrics | None = None
     shard: Shard = field(default_factory=Shard)
+    wakes: dict[str, asyncio.Event] = field(default_factory=dict)  # uid -> its daemon's alarm (loop side)
+    waiting: set[str] = field(default_factory=set)  # Invalid jobs that wait for an EcsCommand/EcsCluster
+
+    def wake(self, uid: str) -> None:
+        if (alarm := self.wakes.get(uid)) is not None:
+            alarm.set()
 
 
 def services(memo: kopf.Memo) -> Services:
@@ -85,30 +96,94 @@ def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Me
     return wants_reconcile(phase, edited, waiting)
 
 
-# kopf passes indexes as keyword arguments named after them; its TimerFn protocol does not declare them.
-@kopf.timer(GROUP, VERSION, "ecsjobs", interval=TICK, when=unfinished, initial_delay=0)  # type: ignore[arg-type]
+@kopf.on.event(GROUP, VERSION, "ecsjobs")
+def job_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """A watch event of a job (an edit, a status write): its daemon looks again at once."""
+    services(memo).wake(str(meta.get("uid")))
+
+
+@kopf.on.event(GROUP, VERSION, "ecscommands")
+@kopf.on.event(GROUP, VERSION, "ecsclusters")
+def catalog_changed(memo: kopf.Memo, **_: Any) -> None:
+    """An EcsCommand or EcsCluster changed: the jobs that wait for one resolve again."""
+    svc = services(memo)
+    for uid in list(svc.waiting):
+        svc.wake(uid)
+
+
+# kopf passes indexes as keyword arguments named after them; its DaemonFn protocol does not declare them.
+@kopf.daemon(GROUP, VERSION, "ecsjobs", when=unfinished, cancellation_backoff=10.0, cancellation_timeout=60.0)  # type: ignore[arg-type]
 async def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
     memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
     ecscommands: Commands,
     ecsclusters: Clusters,
     **_: Any,
 ) -> None:
-    """Sync the job when due, with the EcsCommands of its namespace and every EcsCluster."""
-    svc = services(memo)
-    if not svc.runtime.is_due(body):
-        return
-    commands = list(ecscommands.get(meta.get("namespace"), []))
-    clusters = list(ecsclusters.get(None, []))
+    """Sync the job whenever it is due, with the EcsCommands of its namespace and every EcsCluster."""
+    svc, uid = services(memo), str(meta["uid"])
+    alarm = svc.wakes[uid] = asyncio.Event()
+    try:
+        while not stopped:
+            delay = svc.runtime.due_in(body)
+            if delay > 0:
+                await sleep(alarm, stopped, min(delay, RESYNC_SECONDS))
+                continue
+            commands = list(ecscommands.get(meta.get("namespace"), []))
+            clusters = list(ecsclusters.get(None, []))
+            # shielded: a daemon stopped meanwhile (deletion, shutdown) still writes and posts what was done
+            result = await asyncio.shield(asyncio.ensure_future(sync_once(svc, body, commands, clusters)))
+            if result.deferred:  # launches left for the next turn, or our write is not visible yet
+                await sleep(alarm, stopped, TICK)
+            elif result.finished or result.status.phase == "Invalid":
+                await sleep(alarm, stopped, RESYNC_SECONDS)  # until kopf stops the daemon, an edit, or a catalog change
+    finally:
+        if svc.wakes.get(uid) is alarm:
+            del svc.wakes[uid]
+        svc.waiting.discard(uid)
+
+
+async def sleep(alarm: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Until the alarm rings, kopf stops the daemon (the job finished, was deleted, or the operator
+    exits), or the time is up."""
+    waits = [asyncio.ensure_future(alarm.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    alarm.clear()
+
+
+async def sync_once(
+    svc: Services, body: kopf.Body, commands: list[dict[str, Any]], clusters: list[dict[str, Any]]
+) -> StepResult:
+    """One sync on a worker, of the newest body (kopf swaps the whole raw body on each event, so a
+    shallow copy is one consistent version), its status written there, its Events posted here."""
     started = time.monotonic()
-    result = await in_worker(svc, svc.runtime.sync, body, commands, clusters)
+    uid = str(body.metadata.uid)
+    log.debug("syncing %s/%s (%s)", body.metadata.namespace, body.metadata.name, uid)
+    result = await in_worker(svc, write_through, svc, dict(body), commands, clusters)
+    if result.status.phase == "Invalid" and waits_for_catalog(result.status):
+        svc.waiting.add(uid)
+    else:
+        svc.waiting.discard(uid)
     if svc.metrics is not None:
-        svc.metrics.observe(meta["uid"], result.status.phase, result.events, time.monotonic() - started)
-    patch.status.update(status_patch(status, result.status.wire()))
+        svc.metrics.observe(uid, result.status.phase, result.events, time.monotonic() - started)
     post(body, result.events)
+    return result
+
+
+def write_through(
+    svc: Services, body: dict[str, Any], commands: list[dict[str, Any]], clusters: list[dict[str, Any]]
+) -> StepResult:
+    result = svc.runtime.sync(body, commands, clusters)
+    patch = status_patch(body.get("status") or {}, result.status.wire())
+    if patch:
+        svc.runtime.write_status(body, patch)
+    return result
 
 
 @kopf.on.delete(GROUP, VERSION, "ecsjobs", when=mine)  # the finalizer goes only on this shard's jobs

@@ -36,6 +36,8 @@ USER_AGENT = f"ecsjob-operator/{__version__}"
 # How long a body may lag behind the status this process wrote before the write counts as lost
 # (a failed patch is retried by kopf; someone else's write wins after this).
 EXPECTATION_SECONDS = 60.0
+# A write that landed but is not in the body after this long was overwritten by someone: sent again.
+RESEND_SECONDS = 2.0
 
 
 def parse_all(model: type[EcsCommand] | type[EcsCluster], bodies: Iterable[Mapping[str, Any]]) -> list[Any]:
@@ -76,6 +78,7 @@ class JobRuntime:
         self._due: dict[str, float] = {}  # uid -> monotonic time of its next poll
         self._errors: dict[str, int] = {}  # uid -> consecutive unexpected errors
         self._written: dict[str, tuple[dict[str, Any], float]] = {}  # uid -> the status last written, when
+        self._unsent: set[str] = set()  # uids whose last write did not land
         self._swept = time.monotonic()
 
     def ref(self, body: Mapping[str, Any]) -> JobRef:
@@ -87,13 +90,14 @@ class JobRuntime:
     ) -> StepResult:
         """Prepare a new (or re-edited invalid) job, else step it; an unexpected error is shown, not raised.
         A body older than the status this process last wrote is not acted on (expectations, as the Job
-        controller keeps them): every transition is decided, and posted as an Event, once; the last write
-        is sent again meanwhile, since a patch that conflicts with kopf's own is dropped."""
+        controller keeps them): every transition is decided, and posted as an Event, once. A write in flight
+        is waited for; one that failed, or that someone overwrote, is sent again."""
         uid = body["metadata"]["uid"]
-        if self._behind(
-            uid, body
-        ):  # our write is in flight, or was lost (kopf drops a conflicting patch): send it again
-            return StepResult(EcsJobStatus.model_validate(self._written[uid][0]), [], deferred=True)
+        if self._behind(uid, body):
+            written, at = self._written[uid]
+            if uid not in self._unsent and time.monotonic() - at < RESEND_SECONDS:  # in flight: just wait
+                return StepResult(EcsJobStatus.model_validate(dict(body.get("status") or {})), [], deferred=True)
+            return StepResult(EcsJobStatus.model_validate(written), [], deferred=True)
         try:
             result = self._sync(body, list(commands), list(clusters))
         except Exception as exc:  # a bug, or a status a user wrote by hand: never a silent retry loop
@@ -177,12 +181,33 @@ class JobRuntime:
         return StepResult(st, [Event("Warning", "ReconcileError", error)] if failures == 1 else [])
 
     def is_due(self, body: Mapping[str, Any]) -> bool:
-        """Whether a timer tick should sync the job now (core.lifecycle.is_due)."""
+        """Whether the job should be synced now (core.lifecycle.is_due)."""
+        return self.due_in(body) <= 0.0
+
+    def due_in(self, body: Mapping[str, Any]) -> float:
+        """Seconds until the job is due (0: now): its next poll, a backoff or deadline, at once after an edit."""
         meta, status = body["metadata"], body.get("status") or {}
+        now, due_at = time.monotonic(), self._due.get(meta["uid"], 0.0)
         if meta["uid"] in self._errors:  # backing off after an unexpected error
-            return time.monotonic() >= self._due.get(meta["uid"], 0.0)
+            return max(0.0, due_at - now)
         edited = is_edited(meta.get("generation"), status.get("observedGeneration"))
-        return is_due(status.get("phase"), edited, time.monotonic(), self._due.get(meta["uid"], 0.0))
+        return 0.0 if is_due(status.get("phase"), edited, now, due_at) else due_at - now
+
+    def write_status(self, body: Mapping[str, Any], patch: dict[str, Any]) -> bool:
+        """Merge-patch the job's status subresource; False when it did not land (sent again: expectations)."""
+        meta = body["metadata"]
+        api = self._kubernetes("CustomObjectsApi")
+        try:
+            api.patch_namespaced_custom_object_status(
+                GROUP, VERSION, meta.get("namespace") or "default", "ecsjobs", meta["name"], {"status": patch}
+            )
+        except Exception as exc:  # deleted meanwhile, or the API is unreachable: the next sync sends it again
+            why = getattr(exc, "status", None) or type(exc).__name__
+            log.warning("cannot write the status of %s: %s", self.ref(body).label, why)
+            self._unsent.add(meta["uid"])
+            return False
+        self._unsent.discard(meta["uid"])
+        return True
 
     def _schedule(self, uid: str, result: StepResult) -> None:
         if result.deferred:
@@ -203,6 +228,7 @@ class JobRuntime:
         self._due.pop(job.uid, None)
         self._errors.pop(job.uid, None)
         self._written.pop(job.uid, None)
+        self._unsent.discard(job.uid)
         return events
 
     def _loader(self, namespace: str) -> LoadTemplate:
