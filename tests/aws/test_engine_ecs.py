@@ -37,7 +37,11 @@ def test_run_task_request_carries_identity_env_and_network(engine: Engine, clock
     run.step()
     task = fargate.by_started_by(run.task_name(1))[0]
     env = task.overrides["containerOverrides"][0]["environment"]
-    assert env == [{"name": "TASK_NAME", "value": run.task_name(1)}, {"name": "TASK_NUM", "value": "1"}]
+    assert env == [
+        {"name": "TASK_NAME", "value": run.task_name(1)},
+        {"name": "TASK_NUM", "value": "1"},
+        {"name": "TASK_ATTEMPT", "value": "1"},
+    ]
     tags = {t["key"]: t["value"] for t in task.tags}
     assert tags["ecsjob.io/index"] == "1" and tags["ecsjob.io/attempt"] == "1" and tags["team"] == "data"
     assert tags["ecsjob.io/uid"] == "uid-0001" and tags["ecsjob.io/namespace"] == "default"

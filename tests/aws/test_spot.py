@@ -32,3 +32,25 @@ def test_a_spot_interruption_relaunches_without_counting(
         "FARGATE_SPOT",
         "FARGATE_SPOT",
     ]
+
+
+def test_spot_fallback_relaunches_on_fargate_after_the_admins_count(
+    engine: Engine, clock: Clock, fargate: FakeFargate, moto_server: MotoServer
+) -> None:
+    spec = job_spec(fargate, maxFailCount=0)
+    spec["cluster"].update(launchType="FARGATE_SPOT", spotFallback={"afterInterruptions": 2})
+    run = Runner(engine, clock, spec)
+    before = len(moto_server.bodies("RunTask"))
+    run.step()
+    for _ in range(2):
+        fargate.finish_index(run.task_name(0), None, stop_code="SpotInterruption", reason="interrupted")
+        run.step()
+        run.step()
+    launches = moto_server.bodies("RunTask")[before:]
+    kinds = [b.get("launchType") or b["capacityProviderStrategy"][0]["capacityProvider"] for b in launches]
+    assert kinds == ["FARGATE_SPOT", "FARGATE_SPOT", "FARGATE"]  # the third attempt, after two interruptions
+    assert [e["value"] for b in launches for e in b["overrides"]["containerOverrides"][0]["environment"]
+            if e["name"] == "TASK_ATTEMPT"] == ["1", "2", "3"]  # fmt: skip
+    fargate.finish_index(run.task_name(0), 0)
+    run.step()
+    assert run.status.phase == "Succeeded" and (run.status.tasks or [])[0].spot_interruptions == 2

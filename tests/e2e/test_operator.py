@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from ecsjob_operator.core.identity import job_id
@@ -253,7 +254,7 @@ def test_finished_jobs_are_not_polled(kube: Kube, operator: OperatorProcess, far
         return sum(1 for line in lines if "syncing " in line and uid in line)
 
     seen = wait_for(lambda: invocations() or None, what="the job's syncs in the log")
-    wait_for(lambda: f"Daemon 'reconcile' has exited" in operator.log.read_text(), what="its daemon to stop")
+    wait_for(lambda: "Daemon 'reconcile' has exited" in operator.log.read_text(), what="its daemon to stop")
     # Nothing can be awaited for an absence: watch a polling interval (1 s) and more.
     time.sleep(1.5)
     assert invocations() <= seen + 1  # at most the sync that was already running when it finished
@@ -297,3 +298,22 @@ def test_environment_values_never_reach_status_events_or_logs(
     assert all(secret not in (e.message or "") for e in kube.events(job))
     log = operator.log.read_text()  # the operator runs with --verbose: kopf's debug dumps included
     assert "API_TOKEN" in log and secret not in log
+
+
+def test_a_finished_job_is_deleted_after_its_ttl(kube: Kube, operator: OperatorProcess, fargate: FakeFargate) -> None:
+    job, kept = name(), name()
+    for each, ttl in ((job, 1), (kept, None)):
+        body = ecsjob(each, fargate)
+        if ttl is not None:
+            body["spec"]["ttlSecondsAfterFinished"] = ttl
+        kube.create("ecsjobs", body)
+    for each in (job, kept):
+        status = wait_for(lambda n=each: running_tasks(fargate, s := kube.status(n)) and s, what="a running task")
+        fargate.finish_index(status["tasks"][0]["taskName"], 0)
+    done = kube.wait_phase(job, "Succeeded")
+    gone = wait_for(lambda: kube.job(job) is None, what="the deletion after 1 s") and time.time()
+    finished = datetime.fromisoformat(done["completionTime"].replace("Z", "+00:00")).timestamp()
+    assert gone - finished >= 1.0  # not before its TTL
+    events = [e.reason for e in kube.events(job)]
+    assert "Expired" in events
+    assert kube.wait_phase(kept, "Succeeded") and kube.job(kept) is not None  # no TTL: kept

@@ -1,7 +1,7 @@
 """Least privilege: every request the operator made to the API is allowed by its ClusterRole.
 
 Runs a job whose task definition comes from a ConfigMap (so that every kind of call happens:
-watches, status patches, Events, the ConfigMap read, the finalizer on delete), then checks the
+watches, status patches, Events, the ConfigMap read, the deletion after its TTL and the finalizer), then checks the
 emulator's request log, filtered on the operator's user agents, against manifests/base/rbac.yaml.
 """
 
@@ -58,17 +58,18 @@ def test_operator_requests_are_all_allowed_by_its_role(
     body = {"apiVersion": api, "kind": "EcsCluster", "metadata": {"name": name}, "spec": cluster}
     kube.create("ecsclusters", body, namespace=None)
     job = {"apiVersion": "ecsjob.io/v1alpha1", "kind": "EcsJob", "metadata": {"name": name}}
-    kube.create("ecsjobs", {**job, "spec": {"commandCriteria": [name], "clusterCriteria": [name]}})
+    spec = {"commandCriteria": [name], "clusterCriteria": [name], "ttlSecondsAfterFinished": 0}
+    kube.create("ecsjobs", {**job, "spec": spec})
     status: dict[str, Any] = wait_for(lambda: (s := kube.status(name)).get("active") == 1 and s, what="a running task")
     assert status["context"]["taskDefinitionSource"] == f"configMap:{name}/td.json"
     # registered in the namespace's own family: ecsjob-<namespace>_<the template's family>
     assert status["context"]["family"] == f"ecsjob-default_{json.loads(template)['family']}"
-    kube.delete_job(name)
-    wait_for(lambda: kube.job(name) is None, what="deletion")
+    fargate.finish_index(status["tasks"][0]["taskName"], 0)
+    wait_for(lambda: kube.job(name) is None, what="its deletion by the operator (ttlSecondsAfterFinished 0)")
     made = requested(emulator)
     assert ("", "configmaps", "get") in made and ("ecsjob.io", "ecsjobs/status", "patch") in made
     assert ("ecsjob.io", "ecscommands", "get") in made and ("ecsjob.io", "ecsclusters", "get") in made
-    assert ("", "events", "create") in made
+    assert ("", "events", "create") in made and ("ecsjob.io", "ecsjobs", "delete") in made
     missing = made - allowed()
     assert not missing, f"the operator made requests its ClusterRole does not allow: {sorted(missing)}"
     unused = {a for a in allowed() if a[0] == "ecsjob.io"} - made

@@ -89,12 +89,26 @@ REJECTED = [
     (with_changes(context__pollingInterval="2h"), "must be between 1s and 1h"),
     (with_changes(command__pollingInterval="0s"), "must be between 1s and 1h"),
     (with_changes(context__containerOverrides=[{"name": "main", "environment": [{"name": "TASK_NUM", "value": "1"}]}]),
-     "TASK_NAME, TASK_NUM are set by the operator"),
+     "TASK_NAME, TASK_NUM, TASK_ATTEMPT are set by the operator"),
     (with_changes(command__containerOverrides=[{"name": "main", "environment": [{"name": "TASK_NAME", "value": "x"}]}]),
-     "TASK_NAME, TASK_NUM are set by the operator"),
+     "TASK_NAME, TASK_NUM, TASK_ATTEMPT are set by the operator"),
+    (with_changes(context__containerOverrides=[{"name": "main", "environment": [{"name": "TASK_ATTEMPT", "value": "1"}]}]),
+     "TASK_NAME, TASK_NUM, TASK_ATTEMPT are set by the operator"),
+    (with_changes(context__attemptTimeout="0s"), "must be between 1s and 720h"),
+    (with_changes(context__failurePolicy={"rules": [{"action": "Ignore"}]}),
+     "a rule needs at least one of onExitCodes, onStopCodes and onReasons"),
+    (with_changes(context__successPolicy={}), "give succeededIndexes, succeededCount or both"),
 ]  # fmt: skip
 ACCEPTED = [
     VALID,
+    with_changes(context__attemptTimeout="10m", context__onIndexFailure="Continue", context__maxFailedIndexes=2),
+    with_changes(
+        context__failurePolicy={
+            "rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}],
+            "maxIgnoredRelaunches": 3,
+        }
+    ),
+    with_changes(context__successPolicy={"succeededIndexes": "0,2-4"}, context__taskCount=5),
     with_changes(context__timeout="720h", context__pollingInterval="1h"),
     with_changes(context__pollingInterval="1s", command__timeout="2h15m30s"),
     with_changes(context__containerOverrides=[{"name": "main", "environment": [{"name": "TASK_X", "value": "1"}]}]),

@@ -73,8 +73,10 @@ def test_reserved_tag_keys_are_the_task_tags() -> None:
 
 
 def test_task_env_sets_the_reserved_variables() -> None:
-    assert task_env("heimdall-job-abc-3", 3) == {"TASK_NAME": "heimdall-job-abc-3", "TASK_NUM": "3"}
-    assert tuple(task_env("x", 0)) == RESERVED_ENV
+    assert task_env("heimdall-job-abc-3", 3, 2) == {
+        "TASK_NAME": "heimdall-job-abc-3", "TASK_NUM": "3", "TASK_ATTEMPT": "2",
+    }  # fmt: skip
+    assert tuple(task_env("x", 0, 1)) == RESERVED_ENV
 
 
 def test_shards_split_jobs_by_uid_and_pods_map_to_shards() -> None:

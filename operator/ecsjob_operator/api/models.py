@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -59,7 +59,7 @@ def _timeout(value: Any) -> Any:
 
 
 # Set by the operator on every container (docs/reference.md, "Merge rules"); core.identity uses the same.
-RESERVED_ENV_NAMES = ("TASK_NAME", "TASK_NUM")
+RESERVED_ENV_NAMES = ("TASK_NAME", "TASK_NUM", "TASK_ATTEMPT")
 
 
 class EnvVar(Wire):
@@ -92,6 +92,92 @@ class ConfigMapKeyRef(Wire):
     key: str = Field(description="Key holding the task definition JSON.", min_length=1)
 
 
+INDEX_LIST_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,3})?(,[0-9]{1,3}(-[0-9]{1,3})?)*$"
+
+
+class ExitCodeMatch(Wire):
+    """Matches a failed attempt by the exit code of one container (or of any essential one)."""
+
+    container_name: str | None = Field(None, description="The container whose exit code is read (default: any).")
+    operator: Literal["In", "NotIn"] = Field(description="In or NotIn.")
+    values: list[int] = Field(min_length=1, max_length=255, description="Exit codes (0..255).")
+
+    @field_validator("values")
+    @classmethod
+    def _codes(cls, values: list[int]) -> list[int]:
+        if any(not 0 <= v <= 255 for v in values):
+            raise ValueError("exit codes are 0..255")
+        return values
+
+
+class FailureRule(Wire):
+    """One failure rule: when every matcher it gives matches a failed attempt, its action decides."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.onExitCodes) || has(self.onStopCodes) || has(self.onReasons)",
+                    "message": "a rule needs at least one of onExitCodes, onStopCodes and onReasons",
+                }
+            ]
+        }
+    )
+    action: Literal["FailJob", "Ignore", "Count"] = Field(
+        description="FailJob stops everything now; Ignore relaunches uncounted; Count counts a failure."
+    )
+    on_exit_codes: ExitCodeMatch | None = Field(None, description="Exit codes of a container.")
+    on_stop_codes: list[str] | None = Field(
+        None, min_length=1, max_length=20, description="ECS stop codes, e.g. SpotInterruption, TaskFailedToStart."
+    )
+    on_reasons: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=20,
+        description='Globs on stoppedReason or a container\'s reason, e.g. "CannotPullContainerError*".',
+    )
+
+    @model_validator(mode="after")
+    def _matcher(self) -> FailureRule:
+        if self.on_exit_codes is None and self.on_stop_codes is None and self.on_reasons is None:
+            raise ValueError("a rule needs at least one of onExitCodes, onStopCodes and onReasons")
+        return self
+
+
+class FailurePolicy(Wire):
+    rules: list[FailureRule] | None = Field(
+        None, max_length=20, description="Ordered; the first rule matching a failed attempt decides (none: Count)."
+    )
+    max_ignored_relaunches: int | None = Field(
+        None, ge=0, le=100, description="Ignore relaunches per index before failures count again (default 10)."
+    )
+
+
+class SuccessPolicy(Wire):
+    """The job succeeds as soon as this is met; the remaining tasks are stopped."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.succeededIndexes) || has(self.succeededCount)",
+                    "message": "give succeededIndexes, succeededCount or both",
+                }
+            ]
+        }
+    )
+    succeeded_indexes: str | None = Field(
+        None, pattern=INDEX_LIST_PATTERN, max_length=4096, description='Indexes that must succeed, e.g. "0,2-4".'
+    )
+    succeeded_count: int | None = Field(None, ge=1, le=1000, description="How many indexes must succeed.")
+
+    @model_validator(mode="after")
+    def _something(self) -> SuccessPolicy:
+        if self.succeeded_indexes is None and self.succeeded_count is None:
+            raise ValueError("give succeededIndexes, succeededCount or both")
+        return self
+
+
 class JobContext(Wire):
     """What a job may set: sizing, overrides, timing, retries and tags (never roles/network)."""
 
@@ -120,9 +206,25 @@ class JobContext(Wire):
         None, ge=1, le=1000, description="At most this many tasks of the job running at once (default taskCount)."
     )
     tags: dict[str, str] | None = Field(None, description="ECS tags for the tasks; keys under ecsjob.io/ are reserved.")
+    failure_policy: FailurePolicy | None = Field(None, description="How failed attempts count (rules, first match).")
+    attempt_timeout: str | None = Field(
+        None,
+        pattern=DURATION_PATTERN,
+        description="Limit of one attempt, at most timeout; a longer attempt is stopped and counted as failed.",
+        json_schema_extra=_cel_duration("1s", "720h"),
+    )
+    on_index_failure: Literal["StopJob", "Continue"] | None = Field(
+        None, description="What an index out of retries does to the others: StopJob (default) or Continue."
+    )
+    max_failed_indexes: int | None = Field(
+        None, ge=0, le=1000, description="With Continue: more failed indexes than this stops the rest (none: no limit)."
+    )
+    success_policy: SuccessPolicy | None = Field(None, description="Succeed early once these indexes succeeded.")
 
     _check_polling = field_validator("polling_interval", mode="before")(classmethod(lambda cls, v: _polling(v)))
-    _check_timeout = field_validator("timeout", mode="before")(classmethod(lambda cls, v: _timeout(v)))
+    _check_timeout = field_validator("timeout", "attempt_timeout", mode="before")(
+        classmethod(lambda cls, v: _timeout(v))
+    )
 
 
 class CommandContext(JobContext):
@@ -146,6 +248,10 @@ class VpcConfig(Wire):
     assign_public_ip: Literal["ENABLED", "DISABLED"] | None = Field(
         None, description="Whether tasks get a public IP (default DISABLED)."
     )
+
+
+class SpotFallback(Wire):
+    after_interruptions: int = Field(ge=1, le=100, description="Spot interruptions of one index (1..100).")
 
 
 class ClusterContext(Wire):
@@ -175,6 +281,9 @@ class ClusterContext(Wire):
     )
     allowed_efs_file_systems: list[str] | None = Field(
         None, description="Operator: EFS file system ids a task definition may mount."
+    )
+    spot_fallback: SpotFallback | None = Field(
+        None, description="With FARGATE_SPOT: relaunch an index on FARGATE after this many Spot interruptions."
     )
 
 
@@ -208,6 +317,9 @@ class EcsJobSpec(Wire):
     cluster: ClusterContext | None = Field(None, description="Inline cluster context.")
     context: JobContext | None = Field(None, description="Job context: sizing, overrides, timing.")
     suspend: bool | None = Field(None, description="true stops running tasks and launches none.")
+    ttl_seconds_after_finished: int | None = Field(
+        None, ge=0, le=2592000, description="Delete the EcsJob this many seconds after it finished (0..2592000)."
+    )
 
 
 class SelectableSpec(Wire):
@@ -266,6 +378,7 @@ class MergedCluster(Loose):
     subnets: list[str] = Field(default_factory=list, description="Subnets.")
     security_groups: list[str] = Field(default_factory=list, description="Security groups.")
     assign_public_ip: str | None = Field(None, description="ENABLED or DISABLED.")
+    spot_fallback_after: int | None = Field(None, description="Spot interruptions of an index before FARGATE.")
 
 
 class MergedContext(Loose):
@@ -281,6 +394,12 @@ class MergedContext(Loose):
     max_fail_count: int = Field(description="Retries allowed per index.")
     parallelism: int | None = Field(None, description="At most this many tasks running at once (none: taskCount).")
     tags: dict[str, str] = Field(default_factory=dict, description="User tags on every task.")
+    failure_rules: list[FailureRule] = Field(default_factory=list, description="failurePolicy.rules.")
+    max_ignored_relaunches: int = Field(10, description="failurePolicy.maxIgnoredRelaunches.")
+    attempt_timeout: str | None = Field(None, description="Limit of one attempt.")
+    on_index_failure: str = Field("StopJob", description="StopJob or Continue.")
+    max_failed_indexes: int | None = Field(None, description="With Continue: the failed indexes tolerated.")
+    success_policy: SuccessPolicy | None = Field(None, description="Early success.")
     containers: list[MergedContainer] = Field(description="Merged containers.")
     cluster: MergedCluster = Field(description="Merged cluster context.")
 
@@ -304,6 +423,8 @@ class TaskStatus(Loose):
         default_factory=list, description="ARNs of interrupted attempts (Fargate Spot), relaunched without counting."
     )
     last_failure: str | None = Field(None, description="Why the last failed attempt failed.")
+    started_at: str | None = Field(None, description="When the current attempt was launched (attemptTimeout).")
+    spot_interruptions: int = Field(0, description="Fargate Spot interruptions of this index (spotFallback).")
     stopped_at: str | None = Field(None, description="When ECS stopped the current attempt.")
     launch_failures: int = Field(0, description="Consecutive RunTask failures (capacity, throttling).")
     next_launch_time: str | None = Field(None, description="Earliest next RunTask after a failure.")
@@ -345,6 +466,7 @@ class EcsJobStatus(Loose):
     active: int | None = Field(None, description="Tasks running now.")
     succeeded: int | None = Field(None, description="Tasks succeeded.")
     retries: int | None = Field(None, description="Failed attempts relaunched.")
+    failed_indexes: str | None = Field(None, description='Indexes out of retries, e.g. "1,3-4".')
     progress: str | None = Field(None, description="succeeded/taskCount, e.g. 1/3 (kubectl get).")
     failed_arns: list[str] | None = Field(None, description="ARNs of all failed attempts.")
     tasks: list[TaskStatus] | None = Field(None, description="One entry per index.")

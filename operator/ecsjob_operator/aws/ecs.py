@@ -277,7 +277,7 @@ class EcsBackend:
 def run_task_args(request: LaunchRequest) -> dict[str, Any]:
     """The RunTask request of one attempt: deterministic identity, network, TASK_NAME/TASK_NUM."""
     cluster = request.cluster
-    env = [{"name": k, "value": v} for k, v in task_env(request.task_name, request.index).items()]
+    env = [{"name": k, "value": v} for k, v in task_env(request.task_name, request.index, request.attempt).items()]
     args: dict[str, Any] = {
         "cluster": cluster.cluster_name,
         "taskDefinition": request.task_definition_arn,

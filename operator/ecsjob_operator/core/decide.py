@@ -7,14 +7,16 @@ the actions and feeds launch results back through `record_launch`. Tested as tab
 from __future__ import annotations
 
 import copy
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ecsjob_operator.api.durations import parse_duration
-from ecsjob_operator.api.models import EcsJobStatus, MergedContext, TaskStatus
+from ecsjob_operator.api.models import EcsJobStatus, FailureRule, MergedContext, TaskStatus
 from ecsjob_operator.core.ecs_limits import CLEAN_STOP_CODES, INTERRUPTION_STOP_CODES
 from ecsjob_operator.core.identity import task_name
+from ecsjob_operator.core.indexes import format_indexes, parse_indexes
 from ecsjob_operator.core.lifecycle import is_finished
 from ecsjob_operator.core.status import is_true, logs_pointer, set_condition, summarize
 from ecsjob_operator.core.timestamps import iso, parse_iso
@@ -174,17 +176,38 @@ def decide(
     st.tasks = st.tasks or initial_tasks(job, ctx.task_count)
     d = Decision(status=st, job=job.label)
     essential = {c.name for c in ctx.containers if c.essential}
-    exhausted = None
+    exhausted: TaskStatus | None = None
+    fail_job: TaskStatus | None = None
     for task in st.tasks:
         is_running = task.phase == "Running" and bool(task.arn)
-        if is_running and _observe(task, observed.get(task.arn or ""), ctx, essential, d) and exhausted is None:
+        if not is_running:
+            continue
+        verdict = _attempt_timeout(task, ctx, now, d) or _observe(task, observed.get(task.arn or ""), ctx, essential, d)
+        if verdict == FAIL_JOB and fail_job is None:
+            fail_job = task
+        elif verdict == EXHAUSTED and exhausted is None:
             exhausted = task
+    failed = [t.index for t in st.tasks if t.phase == "Failed"]
+    st.failed_indexes = format_indexes(failed) if failed else None
     if not suspend and is_true(st, "Suspended"):
         st.start_time = None  # resuming: like a Kubernetes Job, the timeout restarts with the next launch
-    if exhausted is not None:
+    continuing = ctx.on_index_failure == "Continue"
+    if fail_job is not None:
+        _finish_failed(d, ctx, now, "FailedByRule", f"task {fail_job.index}: {fail_job.last_failure}", fail_job)
+    elif exhausted is not None and not continuing:
         _finish_failed(d, ctx, now, "MaxFailCountExceeded", _exhausted_message(exhausted, ctx), exhausted)
+    elif ctx.success_policy is not None and _success_policy_met(st, ctx):
+        _finish_succeeded(d, ctx, now, policy=True)
+    elif continuing and ctx.max_failed_indexes is not None and len(failed) > ctx.max_failed_indexes:
+        message = (
+            f"{len(failed)} indexes failed ({st.failed_indexes}), more than maxFailedIndexes {ctx.max_failed_indexes}"
+        )
+        _finish_failed(d, ctx, now, "MaxFailedIndexesExceeded", message, exhausted or _task(st, failed[-1]))
     elif all(t.phase == "Succeeded" for t in st.tasks):
         _finish_succeeded(d, ctx, now)
+    elif failed and all(t.phase in ("Succeeded", "Failed") for t in st.tasks):
+        message = f"every index ended and {len(failed)} failed ({st.failed_indexes})"
+        _finish_failed(d, ctx, now, "FailedIndexes", message, _task(st, failed[-1]))
     elif not suspend and _timed_out(st, ctx, now):  # suspended time does not count
         tasks = st.tasks
         running = next((t for t in tasks if t.phase == "Running"), None) or next(
@@ -199,13 +222,20 @@ def decide(
     return d
 
 
-def _observe(task: TaskStatus, obs: Observation | None, ctx: MergedContext, essential: set[str], d: Decision) -> bool:
-    """Update one running task from its observation; True when it has exhausted its retries."""
+# What a failed attempt means for its job (the verdicts of _observe).
+EXHAUSTED, FAIL_JOB = "exhausted", "fail-job"
+
+
+def _observe(
+    task: TaskStatus, obs: Observation | None, ctx: MergedContext, essential: set[str], d: Decision
+) -> str | None:
+    """Update one running task from its observation; EXHAUSTED when it has run out of retries, FAIL_JOB
+    when a failurePolicy rule says so."""
     if obs is None:
         obs = Observation(arn=task.arn or "", last_status="MISSING")
     task.last_status = obs.last_status
     if obs.last_status not in ("STOPPED", "MISSING"):
-        return False
+        return None
     outcome = classify(obs, essential)
     task.exit_code, task.stop_code = outcome.exit_code, obs.stop_code
     task.stopped_reason = obs.stopped_reason or outcome.reason
@@ -214,43 +244,119 @@ def _observe(task: TaskStatus, obs: Observation | None, ctx: MergedContext, esse
     if outcome.success:
         task.phase = "Succeeded"
         d.events.append(Event("Normal", "TaskSucceeded", f"task {task.index} ({task.arn}) succeeded"))
-        return False
-    if obs.stop_code in INTERRUPTION_STOP_CODES and len(task.ignored_arns) < MAX_IGNORED_RELAUNCHES:
-        _ignore(task, obs, outcome, d)  # capacity taken back by AWS: not the job's fault
-        return False
+        return None
+    if obs.stop_code in INTERRUPTION_STOP_CODES:
+        task.spot_interruptions += 1
+    action, rule = failure_action(ctx.failure_rules, obs, essential)
+    if action == "Ignore" and len(task.ignored_arns) < ctx.max_ignored_relaunches:
+        _ignore(task, obs, outcome, rule, ctx, d)
+        return None
+    if action == "FailJob":
+        task.failed_arns.append(task.arn or "")
+        task.last_failure = f"attempt {task.attempts}: {outcome.reason} (failurePolicy rule {rule}: FailJob)"
+        task.phase = "Failed"
+        return FAIL_JOB
+    return _count_failure(task, outcome.reason, ctx, d)
+
+
+def _count_failure(task: TaskStatus, reason: str, ctx: MergedContext, d: Decision) -> str | None:
+    """A counted failure: relaunched while retries remain, else the index is exhausted."""
     task.failed_arns.append(task.arn or "")
-    task.last_failure = f"attempt {task.attempts}: {outcome.reason}"
+    task.last_failure = f"attempt {task.attempts}: {reason}"
     failures = len(task.failed_arns)
     d.events.append(
         Event(
             "Warning",
             "TaskFailed",
-            f"task {task.index} attempt {task.attempts} failed ({failures}/{ctx.max_fail_count + 1}): {outcome.reason}",
+            f"task {task.index} attempt {task.attempts} failed ({failures}/{ctx.max_fail_count + 1}): {reason}",
         )
     )
     if failures > ctx.max_fail_count:
         task.phase = "Failed"
-        return True
+        return EXHAUSTED
     task.phase = "Pending"
     d.events.append(
         Event("Normal", "Retrying", f"task {task.index} will be relaunched (retry {failures} of {ctx.max_fail_count})")
     )
-    return False
+    return None
 
 
-def _ignore(task: TaskStatus, obs: Observation, outcome: Outcome, d: Decision) -> None:
-    """The built-in failure rule: a Fargate Spot interruption relaunches the index, uncounted (bounded)."""
+def _attempt_timeout(task: TaskStatus, ctx: MergedContext, now: datetime, d: Decision) -> str | None:
+    """An attempt running longer than attemptTimeout is stopped and counted as failed (reason AttemptTimeout)."""
+    if ctx.attempt_timeout is None or task.started_at is None or task.last_status == "STOPPED":
+        return None
+    limit = parse_duration(ctx.attempt_timeout)
+    if now < parse_iso(task.started_at) + timedelta(seconds=limit):
+        return None
+    reason = f"AttemptTimeout: attempt {task.attempts} ran longer than attemptTimeout {ctx.attempt_timeout}"
+    d.stops.append(Stop(task.index, task.arn or "", f"ecsjob: job {d.job} task {task.index}: {reason}"))
+    d.events.append(Event("Warning", "AttemptTimeout", f"task {task.index}: {reason}; stopped"))
+    task.stopped_reason, task.last_status = reason, "STOPPED"
+    return _count_failure(task, reason, ctx, d)
+
+
+def failure_action(rules: list[FailureRule], obs: Observation, essential: set[str]) -> tuple[str, str]:
+    """The first rule matching a failed attempt decides (its action, and which rule); after the user's
+    rules the built-in one treats Fargate Spot interruptions as Ignore; otherwise Count."""
+    for i, rule in enumerate(rules):
+        if _matches(rule, obs, essential):
+            return rule.action, f"#{i}"
+    if obs.stop_code in INTERRUPTION_STOP_CODES:
+        return "Ignore", "built-in (Spot interruption)"
+    return "Count", "none"
+
+
+def _matches(rule: FailureRule, obs: Observation, essential: set[str]) -> bool:
+    """Every matcher the rule gives must match."""
+    if rule.on_stop_codes is not None and obs.stop_code not in rule.on_stop_codes:
+        return False
+    if rule.on_reasons is not None:
+        reasons = [r for r in (obs.stopped_reason, *(c.reason for c in obs.containers)) if r]
+        if not any(fnmatch.fnmatchcase(r, glob) for r in reasons for glob in rule.on_reasons):
+            return False
+    match = rule.on_exit_codes
+    if match is not None:
+        if match.container_name is not None:
+            codes = [c.exit_code for c in obs.containers if c.name == match.container_name]
+        else:
+            codes = [c.exit_code for c in obs.containers if c.name in essential] or [
+                c.exit_code for c in obs.containers
+            ]
+        known = [c for c in codes if c is not None]
+        if match.operator == "In" and not any(c in match.values for c in known):
+            return False
+        if match.operator == "NotIn" and not any(c != 0 and c not in match.values for c in known):
+            return False
+    return True
+
+
+def _ignore(task: TaskStatus, obs: Observation, outcome: Outcome, rule: str, ctx: MergedContext, d: Decision) -> None:
+    """An Ignore rule (the built-in one: a Fargate Spot interruption): relaunched uncounted, bounded."""
     task.ignored_arns.append(task.arn or "")
-    task.last_failure = f"attempt {task.attempts}: {outcome.reason} (interrupted: not counted)"
+    task.last_failure = f"attempt {task.attempts}: {outcome.reason} (ignored: not counted)"
     task.phase = "Pending"
+    cause = f"was interrupted ({obs.stop_code})" if rule.startswith("built-in") else f"failed ({outcome.reason})"
     d.events.append(
         Event(
             "Normal",
             "IgnoredFailure",
-            f"task {task.index} attempt {task.attempts} was interrupted ({obs.stop_code}); relaunched without "
-            f"counting a failure ({len(task.ignored_arns)}/{MAX_IGNORED_RELAUNCHES})",
+            f"task {task.index} attempt {task.attempts} {cause}; failurePolicy rule {rule}: relaunched without "
+            f"counting a failure ({len(task.ignored_arns)}/{ctx.max_ignored_relaunches})",
         )
     )
+
+
+def _success_policy_met(st: EcsJobStatus, ctx: MergedContext) -> bool:
+    policy = ctx.success_policy
+    assert policy is not None
+    succeeded = {t.index for t in st.tasks or [] if t.phase == "Succeeded"}
+    if policy.succeeded_indexes is not None and not parse_indexes(policy.succeeded_indexes) <= succeeded:
+        return False
+    return policy.succeeded_count is None or len(succeeded) >= policy.succeeded_count
+
+
+def _task(st: EcsJobStatus, index: int) -> TaskStatus:
+    return (st.tasks or [])[index]
 
 
 def _exhausted_message(task: TaskStatus, ctx: MergedContext) -> str:
@@ -299,14 +405,21 @@ def fail(job: JobRef, status: EcsJobStatus, reason: str, message: str, now: date
     return d
 
 
-def _finish_succeeded(d: Decision, ctx: MergedContext, now: datetime) -> None:
+def _finish_succeeded(d: Decision, ctx: MergedContext, now: datetime, policy: bool = False) -> None:
     st = d.status
     tasks = st.tasks or []
-    last = max(tasks, key=lambda t: (t.stopped_at or "", t.index))
-    message = f"all {len(tasks)} task(s) succeeded"
+    done = [t for t in tasks if t.phase == "Succeeded"]
+    last = max(done, key=lambda t: (t.stopped_at or "", t.index))
+    reason, message = "AllTasksSucceeded", f"all {len(tasks)} task(s) succeeded"
+    if policy:
+        reason = "SuccessPolicyMet"
+        message = f"successPolicy met: {len(done)} of {len(tasks)} task(s) succeeded"
+        stopped = _stop_running(d, f"ecsjob: job {d.job} succeeded (SuccessPolicyMet)")
+        if stopped:
+            message += f"; {stopped} running task(s) stopped"
     st.completion_time = iso(now)
-    set_condition(st, "Complete", "True", "AllTasksSucceeded", message, now)
-    set_condition(st, "Progressing", "False", "AllTasksSucceeded", message, now)
+    set_condition(st, "Complete", "True", reason, message, now)
+    set_condition(st, "Progressing", "False", reason, message, now)
     st.logs = logs_pointer(ctx, last)
     d.events.append(Event("Normal", "Completed", message))
 
@@ -376,7 +489,7 @@ def record_launch(
     if arn is not None:
         task.arn, task.attempts, task.phase = arn, launch.attempt, "Running"
         task.last_status, task.exit_code, task.stop_code, task.stopped_reason = "PROVISIONING", None, None, None
-        task.stopped_at = None
+        task.stopped_at, task.started_at = None, iso(now)
         task.launch_failures, task.next_launch_time = 0, None
         task.intent_attempt, task.intent_time, task.launch_try = None, None, 0
         status.start_time = status.start_time or iso(now)

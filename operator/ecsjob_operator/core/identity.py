@@ -17,7 +17,7 @@ _STARTED_BY_CHARS = re.compile(STARTED_BY_CHARS)
 JOB_ID_LEN = 12
 
 # Reserved names: the variables the operator sets on every container, and our tag namespace.
-TASK_NAME_VAR, TASK_NUM_VAR = RESERVED_ENV_NAMES
+TASK_NAME_VAR, TASK_NUM_VAR, TASK_ATTEMPT_VAR = RESERVED_ENV_NAMES
 RESERVED_ENV = RESERVED_ENV_NAMES
 RESERVED_TAG_PREFIX = "ecsjob.io/"
 TAG_NAMESPACE = f"{RESERVED_TAG_PREFIX}namespace"
@@ -88,6 +88,7 @@ class Shard:
         return cls(count, ordinal // replicas_per_shard), 100 - ordinal % replicas_per_shard
 
 
-def task_env(task: str, index: int) -> dict[str, str]:
-    """The variables set last on every container of every attempt (docs/reference.md, "Merge rules")."""
-    return {TASK_NAME_VAR: task, TASK_NUM_VAR: str(index)}
+def task_env(task: str, index: int, attempt: int) -> dict[str, str]:
+    """The variables set last on every container of every attempt (docs/reference.md, "Merge rules");
+    TASK_ATTEMPT is 1-based, so a task can resume idempotently."""
+    return {TASK_NAME_VAR: task, TASK_NUM_VAR: str(index), TASK_ATTEMPT_VAR: str(attempt)}

@@ -7,12 +7,15 @@ clock is a parameter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from ecsjob_operator.api.durations import parse_duration
 from ecsjob_operator.api.models import EcsJobStatus
 from ecsjob_operator.core.timestamps import parse_iso
 
+TTL_MAX = 2592000  # ttlSecondsAfterFinished: 30 days
 FINISHED = frozenset({"Succeeded", "Failed", "Invalid"})
 # A job Invalid only because no EcsCommand/EcsCluster matches is re-checked when they change.
 NO_MATCH = "NoMatchingContext"
@@ -71,3 +74,16 @@ def next_poll_seconds(status: EcsJobStatus, now: datetime) -> float:
     for moment in moments:
         wait = min(wait, max(0.0, (moment - now).total_seconds()))
     return wait
+
+
+def expires_at(spec: Mapping[str, Any], status: Mapping[str, Any]) -> datetime | None:
+    """When spec.ttlSecondsAfterFinished deletes a job that ended Succeeded or Failed (None: never)."""
+    ttl, done = spec.get("ttlSecondsAfterFinished"), status.get("completionTime")
+    if status.get("phase") not in ("Succeeded", "Failed") or not isinstance(done, str):
+        return None
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 <= ttl <= TTL_MAX:
+        return None
+    try:
+        return parse_iso(done) + timedelta(seconds=ttl)
+    except ValueError:
+        return None

@@ -27,6 +27,7 @@ from ecsjob_operator.api.models import (
 from ecsjob_operator.core.ecs_limits import FARGATE_SIZES, MAX_TAGS, READ_ONLY_KEYS, TAG_KEY_MAX, TAG_VALUE_MAX
 from ecsjob_operator.core.errors import FieldError
 from ecsjob_operator.core.identity import RESERVED_ENV, RESERVED_TAG_PREFIX, TASK_TAG_KEYS
+from ecsjob_operator.core.indexes import index_ranges
 from ecsjob_operator.core.taskdef import check_task_definition
 from ecsjob_operator.core.tenancy import namespaced_family
 
@@ -89,6 +90,7 @@ def merge(inp: MergeInput) -> MergeResult:
         errors.append(
             FieldError(f"{inp.cluster_path}.vpcConfig", "is required on AWS: give subnets and securityGroups")
         )
+    errors += _check_semantics(inp, task_count)
     if errors:
         return MergeResult(errors=errors)
     task_definition = build_task_definition(inp, cpu, memory)
@@ -103,6 +105,7 @@ def merge(inp: MergeInput) -> MergeResult:
         max_fail_count=_pick(inp.job.max_fail_count, inp.command.max_fail_count, DEFAULT_MAX_FAIL),
         parallelism=min(task_count, _pick(inp.job.parallelism, inp.command.parallelism, task_count)),
         tags=tags,
+        **_semantics(inp),
         containers=[_summary(c, inp.template) for c in task_definition["containerDefinitions"]],
         cluster=_merged_cluster(inp.cluster, inp.default_region),
     )
@@ -168,7 +171,8 @@ def redact(task_definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pick(*values: Any) -> Any:
-    return next(v for v in values if v is not None)
+    """The first value given (the last argument is the default; None when every one is None)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _norm(duration: str) -> str:
@@ -180,6 +184,52 @@ def _where(inp: MergeInput, name: str, job_value: object, command_value: object 
     if job_value is None and command_value is not None:
         return f"{inp.command_path}.{name}"
     return f"{inp.job_path}.{name}"
+
+
+def _semantics(inp: MergeInput) -> dict[str, Any]:
+    """Job semantics beyond Heimdall (docs/reference.md, "Job semantics"): job > command; a list the job
+    gives replaces the command's."""
+    job, command = inp.job, inp.command
+    jf, cf = job.failure_policy, command.failure_policy
+    rules = jf.rules if jf is not None and jf.rules is not None else (cf.rules if cf is not None else None)
+    attempt = _pick(job.attempt_timeout, command.attempt_timeout, None)
+    return {
+        "failure_rules": list(rules or []),
+        "max_ignored_relaunches": _pick(
+            jf.max_ignored_relaunches if jf else None, cf.max_ignored_relaunches if cf else None, 10
+        ),
+        "attempt_timeout": _norm(attempt) if attempt is not None else None,
+        "on_index_failure": _pick(job.on_index_failure, command.on_index_failure, "StopJob"),
+        "max_failed_indexes": _pick(job.max_failed_indexes, command.max_failed_indexes, None),
+        "success_policy": _pick(job.success_policy, command.success_policy, None),
+    }
+
+
+def _check_semantics(inp: MergeInput, task_count: int) -> list[FieldError]:
+    """What one field cannot say alone: attemptTimeout within timeout, indexes within taskCount."""
+    errors: list[FieldError] = []
+    sem = _semantics(inp)
+    timeout = parse_duration(_pick(inp.job.timeout, inp.command.timeout, DEFAULT_TIMEOUT))
+    attempt = sem["attempt_timeout"]
+    if attempt is not None and parse_duration(attempt) > timeout:
+        where = _where(inp, "attemptTimeout", inp.job.attempt_timeout, inp.command.attempt_timeout)
+        errors.append(FieldError(where, f"{attempt} exceeds the job's timeout of {format_duration(timeout)}"))
+    policy = sem["success_policy"]
+    if policy is not None:
+        where = _where(inp, "successPolicy", inp.job.success_policy, inp.command.success_policy)
+        if policy.succeeded_indexes is not None:
+            high = max((b for _, b in index_ranges(policy.succeeded_indexes)), default=-1)
+            if high >= task_count:
+                errors.append(
+                    FieldError(f"{where}.succeededIndexes", f"index {high} is not below taskCount {task_count}")
+                )
+            elif any(a > b for a, b in index_ranges(policy.succeeded_indexes)):
+                errors.append(FieldError(f"{where}.succeededIndexes", "a range must go up, e.g. 2-4"))
+        if policy.succeeded_count is not None and policy.succeeded_count > task_count:
+            errors.append(
+                FieldError(f"{where}.succeededCount", f"{policy.succeeded_count} exceeds taskCount {task_count}")
+            )
+    return errors
 
 
 def _check_contexts(inp: MergeInput) -> list[FieldError]:
@@ -306,4 +356,5 @@ def _merged_cluster(cluster: ClusterContext, default_region: str | None) -> Merg
         subnets=list(vpc.subnets) if vpc else [],
         security_groups=list(vpc.security_groups) if vpc else [],
         assign_public_ip=vpc.assign_public_ip if vpc else None,
+        spot_fallback_after=cluster.spot_fallback.after_interruptions if cluster.spot_fallback else None,
     )

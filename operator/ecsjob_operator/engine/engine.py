@@ -114,6 +114,14 @@ class StepResult:
         return is_finished(self.status.phase)
 
 
+def launch_cluster(cluster: MergedCluster, task: TaskStatus) -> MergedCluster:
+    """The admin's spotFallback: after that many Spot interruptions of an index, it runs on FARGATE."""
+    after = cluster.spot_fallback_after
+    if cluster.launch_type == "FARGATE_SPOT" and after is not None and task.spot_interruptions >= after:
+        return cluster.model_copy(update={"launch_type": "FARGATE"})
+    return cluster
+
+
 class Engine:
     """Runs jobs against one backend; one instance serves every job of a process."""
 
@@ -402,7 +410,7 @@ class Engine:
                 self.gate.acquire(job.namespace)
             result = self.backend.launch(
                 LaunchRequest(
-                    cluster=st.context.cluster,
+                    cluster=launch_cluster(st.context.cluster, task),
                     task_definition_arn=st.task_definition_arn,
                     task_name=launch.task_name,
                     index=launch.index,

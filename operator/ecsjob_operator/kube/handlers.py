@@ -24,8 +24,8 @@ import kopf
 from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
 from ecsjob_operator.core.decide import Event
 from ecsjob_operator.core.identity import Shard
-from ecsjob_operator.core.lifecycle import is_edited, waits_for_catalog, wants_reconcile
-from ecsjob_operator.engine.engine import StepResult
+from ecsjob_operator.core.lifecycle import expires_at, is_edited, waits_for_catalog, wants_reconcile
+from ecsjob_operator.engine.engine import StepResult, utcnow
 from ecsjob_operator.kube.metrics import Metrics
 from ecsjob_operator.kube.runtime import JobRuntime, selection_view, status_patch
 
@@ -94,6 +94,40 @@ def unfinished(status: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Me
     edited = is_edited(meta.get("generation"), status.get("observedGeneration"))
     waiting = phase == "Invalid" and waits_for_catalog(EcsJobStatus.model_validate(dict(status)))
     return wants_reconcile(phase, edited, waiting)
+
+
+def expiring(
+    spec: Mapping[str, Any], status: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Memo, **_: Any
+) -> bool:
+    """This shard's jobs that ended Succeeded or Failed with spec.ttlSecondsAfterFinished."""
+    return mine(meta, memo) and expires_at(spec, status) is not None
+
+
+@kopf.daemon(
+    GROUP, VERSION, "ecsjobs", id="expire", when=expiring, cancellation_backoff=10.0, cancellation_timeout=60.0
+)
+async def expire(
+    body: kopf.Body, spec: kopf.Spec, status: kopf.Status, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    """ttlSecondsAfterFinished: the finished job is deleted that long after its completionTime (its tasks
+    have ended already; the finalizer finds none running)."""
+    svc = services(memo)
+    while not stopped:
+        at = expires_at(spec, status)
+        if at is None:
+            await stopped.wait()
+            return
+        wait = (at - utcnow()).total_seconds()
+        if wait > 0:
+            await stopped.wait(min(wait, RESYNC_SECONDS))
+            continue
+        if await in_worker(svc, svc.runtime.delete_job, body):
+            post(
+                body, [Event("Normal", "Expired", f"deleted {spec.get('ttlSecondsAfterFinished')}s after it finished")]
+            )
+            await stopped.wait()
+        else:
+            await stopped.wait(TICK * 5)  # the API did not answer: try again
 
 
 @kopf.on.event(GROUP, VERSION, "ecsjobs")

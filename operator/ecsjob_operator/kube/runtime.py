@@ -193,6 +193,23 @@ class JobRuntime:
         edited = is_edited(meta.get("generation"), status.get("observedGeneration"))
         return 0.0 if is_due(status.get("phase"), edited, now, due_at) else due_at - now
 
+    def delete_job(self, body: Mapping[str, Any]) -> bool:
+        """Delete the EcsJob (ttlSecondsAfterFinished); True when it is gone or going."""
+        meta = body["metadata"]
+        api = self._kubernetes("CustomObjectsApi")
+        try:
+            api.delete_namespaced_custom_object(
+                GROUP, VERSION, meta.get("namespace") or "default", "ecsjobs", meta["name"]
+            )
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return True
+            log.warning(
+                "cannot delete %s: %s", self.ref(body).label, getattr(exc, "status", None) or type(exc).__name__
+            )
+            return False
+        return True
+
     def write_status(self, body: Mapping[str, Any], patch: dict[str, Any]) -> bool:
         """Merge-patch the job's status subresource; False when it did not land (sent again: expectations)."""
         meta = body["metadata"]

@@ -81,7 +81,7 @@ class LocalBackend:
         if folder.exists():
             return LaunchResult(arn=arn)
         definition = self.load_task_definition(request.task_definition_arn, None)
-        extra = task_env(request.task_name, request.index)
+        extra = task_env(request.task_name, request.index, request.attempt)
         containers = [
             {
                 "name": c["name"],
