@@ -54,3 +54,6 @@ def test_spot_fallback_relaunches_on_fargate_after_the_admins_count(
     fargate.finish_index(run.task_name(0), 0)
     run.step()
     assert run.status.phase == "Succeeded" and (run.status.tasks or [])[0].spot_interruptions == 2
+    assert [e.message for e in run.events if e.reason == "SpotFallback"] == [
+        "task 0 attempt 3 runs on FARGATE after 2 Spot interruptions (spotFallback)"
+    ]

@@ -67,3 +67,28 @@ def test_names_and_tags() -> None:
     assert result.manifests[0]["spec"]["context"]["tags"] == {"cost_center": "7"}
     assert result.manifests[0]["metadata"]["name"] == "x"
     assert convert([{"name": "other"}], "ns", lambda _: None).warnings
+
+
+def test_a_whole_heimdall_server_configuration() -> None:
+    doc = yaml.safe_load((DATA / "server.yaml").read_text())
+    result = convert([doc], "data", lambda path: (DATA / path).read_text())
+    assert [(m["kind"], m["metadata"]["name"]) for m in result.manifests] == [
+        ("EcsCommand", "ecs-batch-job-0.0.1"),
+        ("EcsCluster", "fargate-spot"),
+    ]
+    assert result.warnings == [
+        "ignored Heimdall server settings: auth, database, plugin_directory, pool",
+        "skipped ping-0.0.1: plugin ping is not ecs",
+        "ecs-batch-job-0.0.1: unknown field context.logGroupRetention dropped (not a field of EcsCommand)",
+        "skipped localhost-0.0.1: not an ECS cluster (its context has no cluster_name)",
+    ]
+    for manifest in result.manifests:  # the new fields convert too, and validate
+        MODELS[manifest["kind"]].model_validate(manifest)
+        jsonschema.validate(manifest, validator(manifest["kind"]))
+    command = result.manifests[0]["spec"]["context"]
+    assert command["failurePolicy"]["rules"][0] == {
+        "action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]},
+    }  # fmt: skip
+    assert command["successPolicy"] == {"succeededCount": 3} and command["onIndexFailure"] == "Continue"
+    assert command["attemptTimeout"] == "10m" and command["failurePolicy"]["maxIgnoredRelaunches"] == 3
+    assert result.manifests[1]["spec"]["context"]["spotFallback"] == {"afterInterruptions": 2}

@@ -3,7 +3,8 @@
 Pure: documents in, manifests (dicts) and warnings out; the CLI reads the files. Keys go from
 snake_case to camelCase; `task_definition_template` becomes an inline `taskDefinition` when the
 file can be read (so the result runs in a cluster), `taskDefinitionFile` otherwise (for
-`ecsjob run`). `max_fail_count` keeps its documented meaning (retries per task).
+`ecsjob run`). `max_fail_count` keeps its documented meaning (retries per task). A whole Heimdall
+server configuration is read too: its ECS commands and clusters are converted, the rest is named.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
-from ecsjob_operator.api.models import API_VERSION
+from ecsjob_operator.api.models import API_VERSION, ClusterContext, CommandContext, JobContext
 
 ReadTemplate = Callable[[str], str | None]
 
@@ -53,17 +55,54 @@ def kind_of(doc: dict[str, Any]) -> str | None:
     return None
 
 
+# A Heimdall server configuration (configs/local.yaml): settings, then `commands:` and `clusters:`.
+SERVER_LISTS = ("commands", "clusters")
+
+
 def convert(documents: list[Any], namespace: str, read_template: ReadTemplate) -> Converted:
-    """Every Heimdall document (a list of commands/clusters, or one job) to a manifest."""
+    """Every Heimdall document (a list of commands/clusters, one job, or a whole server configuration)
+    to a manifest; what is not ECS is named and skipped, unknown ECS fields are dropped with a warning."""
     out = Converted()
-    items = [d for doc in documents for d in (doc if isinstance(doc, list) else [doc]) if isinstance(d, dict)]
-    for item in items:
+    items: list[tuple[dict[str, Any], str | None]] = []  # (entry, what the server file says it is)
+    for doc in documents:
+        if isinstance(doc, dict) and any(isinstance(doc.get(k), list) for k in SERVER_LISTS):
+            settings = sorted(k for k in doc if k not in SERVER_LISTS)
+            if settings:
+                out.warnings.append(f"ignored Heimdall server settings: {', '.join(settings)}")
+            for key in SERVER_LISTS:
+                items += [(d, key) for d in doc.get(key) or [] if isinstance(d, dict)]
+        else:
+            items += [(d, None) for d in (doc if isinstance(doc, list) else [doc]) if isinstance(d, dict)]
+    for item, listed in items:
+        name = item.get("name", "?")
         kind = kind_of(item)
-        if kind is None:
-            out.warnings.append(f"skipped {item.get('name', '?')!r}: not an ECS command, cluster or job")
-            continue
-        out.manifests.append(_manifest(kind, item, namespace, read_template, out.warnings))
+        if listed == "commands" and item.get("plugin") not in (None, "ecs"):
+            kind = None
+            out.warnings.append(f"skipped {name}: plugin {item.get('plugin')} is not ecs")
+        elif listed == "clusters" and kind != "EcsCluster":
+            kind = None
+            out.warnings.append(f"skipped {name}: not an ECS cluster (its context has no cluster_name)")
+        elif kind is None:
+            out.warnings.append(f"skipped {name!r}: not an ECS command, cluster or job")
+        if kind is not None:
+            out.manifests.append(_manifest(kind, item, namespace, read_template, out.warnings))
     return out
+
+
+def known_fields(kind: str, context: dict[str, Any], name: str, warnings: list[str]) -> dict[str, Any]:
+    """The context without the fields our kinds do not have (Heimdall passes anything through; the CRD
+    would refuse the whole object), each dropped one named."""
+    models: dict[str, type[BaseModel]] = {
+        "EcsJob": JobContext,
+        "EcsCommand": CommandContext,
+        "EcsCluster": ClusterContext,
+    }
+    model = models[kind]
+    allowed = {f.alias or n for n, f in model.model_fields.items()}
+    unknown = sorted(k for k in context if k not in allowed)
+    for key in unknown:
+        warnings.append(f"{name}: unknown field context.{key} dropped (not a field of {kind})")
+    return {k: v for k, v in context.items() if k in allowed}
 
 
 def _manifest(
@@ -75,13 +114,19 @@ def _manifest(
         metadata["namespace"] = namespace
     if name != item.get("name"):
         metadata["annotations"] = {"ecsjob.io/heimdall-name": str(item.get("name"))}
-    context = camel(item.get("context") or {})
+    raw = item.get("context") or {}
+    context = camel(raw) if isinstance(raw, dict) else {}
+    if kind == "EcsCommand":
+        context = _template(context, read, warnings, name)
+    context = known_fields(kind, context, name, warnings)
     if kind == "EcsJob":
         spec: dict[str, Any] = {
             "version": item.get("version"),
             "commandCriteria": item.get("command_criteria"),
             "clusterCriteria": item.get("cluster_criteria"),
             "context": context or None,
+            "suspend": item.get("suspend"),
+            "ttlSecondsAfterFinished": item.get("ttl_seconds_after_finished"),
         }
         return {
             "apiVersion": API_VERSION,
@@ -89,8 +134,6 @@ def _manifest(
             "metadata": metadata,
             "spec": {k: v for k, v in spec.items() if v is not None},
         }
-    if kind == "EcsCommand":
-        context = _template(context, read, warnings, name)
     spec = {
         "tags": item.get("tags") or [],
         "status": item.get("status", "active"),

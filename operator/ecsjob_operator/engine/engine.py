@@ -408,9 +408,16 @@ class Engine:
                 return record_launch(st, launch, found, None, now, adopted=True)
             if self.gate is not None:
                 self.gate.acquire(job.namespace)
+            cluster = launch_cluster(st.context.cluster, task)
+            if cluster is not st.context.cluster:
+                message = (
+                    f"task {launch.index} attempt {launch.attempt} runs on FARGATE after "
+                    f"{task.spot_interruptions} Spot interruptions (spotFallback)"
+                )
+                decision.events.append(Event("Normal", "SpotFallback", message))
             result = self.backend.launch(
                 LaunchRequest(
-                    cluster=launch_cluster(st.context.cluster, task),
+                    cluster=cluster,
                     task_definition_arn=st.task_definition_arn,
                     task_name=launch.task_name,
                     index=launch.index,
