@@ -58,6 +58,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=200)
     p.add_argument("--tasks", type=int, default=10)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--big", action="store_true", help="one job of 1,000 tasks with parallelism 100 instead")
     args = p.parse_args()
     moto, url = start_moto()
     os.environ.update(
@@ -68,7 +69,10 @@ def main() -> None:
         AWS_SECRET_ACCESS_KEY="bench",
     )
     try:
-        run(args.jobs, args.tasks, args.rounds)
+        if args.big:
+            run_big(1000, 100)
+        else:
+            run(args.jobs, args.tasks, args.rounds)
     finally:
         moto.terminate()
         moto.wait()
@@ -134,6 +138,54 @@ def run(jobs: int, tasks: int, rounds: int) -> None:
         f"DescribeTasks per poll round: {engine.describer.calls / (rounds + 1):.1f} on average "
         f"for {jobs * tasks} tasks (the 100-ARN batch floor is {jobs * tasks / 100:.0f})"
     )
+
+
+def run_big(tasks: int, parallelism: int) -> None:
+    """One job of `tasks` tasks, at most `parallelism` running: each poll round ends the running ones.
+    Prints DescribeTasks and engine CPU per poll, the most tasks RUNNING at moto, the status size."""
+    import boto3
+
+    from ecsjob_operator.api.models import EcsJobStatus
+    from ecsjob_operator.aws.ecs import EcsBackend
+    from ecsjob_operator.engine.engine import Catalog, Engine
+
+    ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
+    ecs.create_cluster(clusterName="bench")
+    template = json.loads((Path(__file__).parents[2] / "manifests/samples/task-definition.json").read_text())
+    command = {"taskDefinition": template, "taskCount": tasks, "parallelism": parallelism, "pollingInterval": "30s"}
+    cluster = {"clusterName": "bench", "region": REGION, "vpcConfig": {"subnets": [subnet], "securityGroups": ["sg-1"]}}
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    backend = EcsBackend()
+    engine = Engine(backend, "heimdall-job", clock=lambda: now[0])
+    ref = engine.job_ref("big", "bench", "uid-big")
+    status = engine.prepare(ref, {"command": command, "cluster": cluster}, EcsJobStatus(), Catalog()).status
+    print(f"# one job of {tasks} tasks, parallelism {parallelism}, pollingInterval 30s")
+    rounds, most, cpus, describes, sizes = 0, 0, [], [], []
+    while status.phase not in ("Succeeded", "Failed") and rounds < 5 * tasks // parallelism:
+        before = engine.describer.calls
+        cpu = time.thread_time()
+        status = engine.step(ref, status).status
+        cpus.append(time.thread_time() - cpu)
+        describes.append(engine.describer.calls - before)
+        sizes.append(len(json.dumps(status.wire())))
+        running = ecs.list_tasks(cluster="bench", desiredStatus="RUNNING", maxResults=100)
+        arns = running["taskArns"]
+        while running.get("nextToken"):
+            running = ecs.list_tasks(cluster="bench", desiredStatus="RUNNING", nextToken=running["nextToken"])
+            arns += running["taskArns"]
+        most = max(most, len(arns))
+        for arn in arns:  # every running task ends before the next poll (moto: exit code 0)
+            ecs.stop_task(cluster="bench", task=arn, reason="bench: done")
+        now[0] += timedelta(seconds=30)
+        rounds += 1
+    print(f"phase {status.phase} after {rounds} polls ({status.message}); most tasks RUNNING at moto at once: {most}")
+    print(f"DescribeTasks per poll: max {max(describes)}, mean {sum(describes) / len(describes):.1f}")
+    print(f"engine CPU per poll: mean {sum(cpus) / len(cpus) * 1000:.0f} ms, max {max(cpus) * 1000:.0f} ms")
+    print(f"status size: max {max(sizes) / 1024:.0f} KiB, final {sizes[-1] / 1024:.0f} KiB (etcd's limit: 1,536 KiB)")
+    print(f"max RSS (engine process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":
