@@ -33,6 +33,17 @@ PROBE_CRD = {
 }
 
 
+# kopf's namespaced peering resource, for replicas of one shard that stand by for each other.
+PEERING_CRD = {
+    "spec": {
+        "group": "kopf.dev",
+        "scope": "Namespaced",
+        "names": {"plural": "kopfpeerings", "singular": "kopfpeering", "kind": "KopfPeering"},
+        "versions": [{"name": "v1"}],
+    }
+}
+
+
 @pytest.fixture(scope="session")
 def emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorThread | None]:
     """The in-process Kubernetes API emulator, or None when --kubeconfig names a real cluster."""
@@ -42,7 +53,7 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorThread | None]:
     crds = [
         yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml")) if p.name != "kustomization.yaml"
     ]
-    thread = EmulatorThread([*crds, PROBE_CRD]).start()
+    thread = EmulatorThread([*crds, PROBE_CRD, PEERING_CRD]).start()
     yield thread
     thread.stop()
 
@@ -59,7 +70,7 @@ def kubeconfig(
     return emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 
-NAMESPACES = ("default", "team", "team-x", "shards")  # operators watch them by name
+NAMESPACES = ("default", "team", "team-x", "shards", "failover")  # operators watch them by name
 
 
 @pytest.fixture(scope="session")

@@ -85,8 +85,18 @@ def free_port() -> int:
 class OperatorProcess:
     """`ecsjob operator` as a subprocess; kill -9 and start again at will."""
 
-    def __init__(self, kubeconfig: Path, moto: MotoServer, log_dir: Path, *options: str, verbose: bool = True) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        moto: MotoServer,
+        log_dir: Path,
+        *options: str,
+        verbose: bool = True,
+        standalone: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.kubeconfig, self.moto, self.log_dir = kubeconfig, moto, log_dir
+        self.standalone, self.extra_env = standalone, env or {}  # not standalone: kopf peering decides who runs
         self.verbose = verbose  # the tests read kopf's debug lines; a benchmark runs as production does
         # the tier's default: namespace "default", where the tests use inline clusters (a single-team install)
         self.options = options or ("-n", "default", "--allow-inline-cluster")
@@ -103,6 +113,7 @@ class OperatorProcess:
             "ECSJOB_TICK_SECONDS": "0.2",
             "ECSJOB_LOG_FORMAT": "json",
             "AWS_MAX_ATTEMPTS": "1",
+            **self.extra_env,
         }
         self.log = self.log_dir / f"operator-{self.starts}.log"
         self.proc = subprocess.Popen(
@@ -111,7 +122,7 @@ class OperatorProcess:
                 "-m",
                 "ecsjob_operator.cli",
                 "operator",
-                "--standalone",
+                *(["--standalone"] if self.standalone else []),
                 *self.options,
                 *(["--verbose"] if self.verbose else []),
                 "--liveness",
