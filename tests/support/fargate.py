@@ -5,12 +5,16 @@ stops them with chosen exit codes and stop codes, and writes their CloudWatch lo
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from moto.backends import get_backend
 from moto.moto_api import state_manager
+
+from ecsjob_operator.core.decide import ContainerResult, Observation
+from ecsjob_operator.core.task_events import event_message
 
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
@@ -29,6 +33,30 @@ class FakeFargate:
         self.security_group = ec2.create_security_group(GroupName="batch", Description="b", VpcId=vpc)["GroupId"]
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
         self.logs = boto3.client("logs", region_name=REGION)
+        self._versions: dict[str, int] = {}  # ECS's task version, per task, for the events
+
+    def emit(self, arn: str, queue_url: str, version: int | None = None) -> dict[str, Any]:
+        """Send the `ECS Task State Change` event of this task's current state to an SQS queue, as the
+        EventBridge rule of docs/events/ delivers it; returns the event (tests resend it, reordered)."""
+        task = self.task(arn)
+        self._versions[arn] = version if version is not None else self._versions.get(arn, 0) + 1
+        obs = Observation(
+            arn=arn,
+            last_status=task.last_status,
+            started_by=task.started_by,
+            containers=tuple(ContainerResult(c.name, getattr(c, "exitCode", None)) for c in task.containers),
+            stop_code=task.stop_code if task.last_status == "STOPPED" else None,
+            stopped_reason=task.stopped_reason if task.last_status == "STOPPED" else None,
+            stopped_at=datetime.fromtimestamp(task.stopped_at, UTC) if task.last_status == "STOPPED" else None,
+            version=self._versions[arn],
+        )
+        event = event_message(obs, f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}", REGION)
+        self.send(event, queue_url)
+        return event
+
+    @staticmethod
+    def send(event: dict[str, Any], queue_url: str) -> None:
+        boto3.client("sqs", region_name=REGION).send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
 
     def close(self) -> None:
         state_manager.unset_transition("ecs::task")

@@ -325,4 +325,5 @@ def _observation(task: dict[str, Any]) -> Observation:
         stopped_at=stopped_at if isinstance(stopped_at, datetime) else None,
         attempt=int(attempt) if attempt and attempt.isdigit() else None,
         uid=tags.get(TAG_UID),
+        version=task.get("version") if isinstance(task.get("version"), int) else None,
     )

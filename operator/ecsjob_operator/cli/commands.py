@@ -8,16 +8,17 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ecsjob_operator import __version__
+from ecsjob_operator.api.durations import DurationError, check_bounds, parse_duration
 from ecsjob_operator.api.models import GROUP, VERSION, EcsJobStatus
 from ecsjob_operator.cli.manifest import read_documents
-from ecsjob_operator.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, run, say
+from ecsjob_operator.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, Events, run, say
 from ecsjob_operator.core import redaction
 from ecsjob_operator.core.identity import DEFAULT_PREFIX, PrefixError, Shard, check_prefix
 from ecsjob_operator.core.seal import new_key
@@ -42,7 +43,30 @@ def task_prefix() -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return run(args, make_backend(args.backend), task_prefix())
+    return run(args, make_backend(args.backend), task_prefix(), events(args))
+
+
+def events(args: argparse.Namespace) -> Events | None:
+    """With --events-queue: the SQS consumer (started by the caller) and the resync interval."""
+    if not args.events_queue:
+        return None
+    if args.backend != "aws":
+        raise PrefixError("--events-queue needs --backend aws (ECS sends the events)")
+    from ecsjob_operator.aws.events import EventsConsumer
+
+    try:
+        resync = check_bounds(args.resync_interval, RESYNC_MIN, RESYNC_MAX)
+    except DurationError as exc:
+        raise DurationError(f"--resync-interval: {exc}") from exc
+
+    def start(engine: Engine) -> Callable[[], dict[str, float]]:
+        engine.describer.resync = float(parse_duration(resync))
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        consumer = EventsConsumer(list(args.events_queue), engine.describer.apply_event, region)
+        consumer.start()
+        return consumer.counters
+
+    return Events(start)
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
@@ -54,6 +78,9 @@ def cmd_crds(args: argparse.Namespace) -> int:
         elif name != "kustomization.yaml":
             print("---\n" + text, end="")
     return EXIT_OK
+
+
+RESYNC_MIN, RESYNC_MAX = 10, 3600  # --resync-interval bounds, seconds
 
 
 def seal_key() -> bytes:
@@ -78,7 +105,13 @@ def cmd_operator(args: argparse.Namespace) -> int:
     policy = operator_policy(check_family_prefix(args.family_prefix), args.allow_inline_cluster)
     engine = Engine(backend, task_prefix(), policy=policy, durable_status=True, seal_key=seal_key())
     runtime = JobRuntime(engine)
-    metrics = Metrics(aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))))
+    feed = events(args)
+    event_counts = feed.start(engine) if feed is not None else None
+    metrics = Metrics(
+        aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))),
+        event_counts=event_counts,
+        describe_calls=lambda: engine.describer.calls,
+    )
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     shard, priority, peering = sharding(args)
@@ -98,6 +131,22 @@ def cmd_operator(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     return run_operator(runtime, options, metrics, shard)
+
+
+def events_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--events-queue",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an SQS queue fed by an EventBridge rule on ECS Task State Change (repeatable, e.g. one per "
+        "region; one queue per consumer): tasks are seen within about a second, polling becomes a resync",
+    )
+    parser.add_argument(
+        "--resync-interval",
+        default=os.environ.get("ECSJOB_RESYNC_INTERVAL", "5m"),
+        help="with --events-queue: tasks without an event for this long are described again (10s..1h, default 5m)",
+    )
 
 
 def sharding(args: argparse.Namespace) -> tuple[Shard, int | None, str | None]:
@@ -226,6 +275,7 @@ def parser() -> argparse.ArgumentParser:
         default="local",
         help="where tasks run: local processes (the embedded default) or ECS through boto3",
     )
+    events_options(run)
     run.set_defaults(func=cmd_run)
     crds = sub.add_parser("crds", help="print the CRDs generated from the models")
     crds.add_argument("--out", help="write one file per CRD into this folder instead")
@@ -262,6 +312,7 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("ECSJOB_FAMILY_PREFIX", DEFAULT_FAMILY_PREFIX),
         help=f"task definitions are registered as PREFIX<namespace>_<family> (default {DEFAULT_FAMILY_PREFIX})",
     )
+    events_options(op)
     op.add_argument("--peering", help="kopf peering object name (for several replicas)")
     op.add_argument("--liveness", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     op.add_argument(
@@ -300,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except PrefixError as exc:
+    except (PrefixError, DurationError) as exc:
         say(f"invalid: {exc}")
         return EXIT_INVALID
     except BrokenPipeError:  # `ecsjob crds | head`: the reader left; say nothing more

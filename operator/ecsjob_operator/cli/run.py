@@ -11,6 +11,8 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,15 @@ def say(text: str) -> None:
     print(f"ecsjob: {text}", file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace, backend: Backend, prefix: str) -> int:
+@dataclass(frozen=True)
+class Events:
+    """Task state events (--events-queue): `start(engine)` points the engine's refresher at the queue and
+    starts the consumer; it returns the consumer's counters."""
+
+    start: Callable[[Engine], Callable[[], dict[str, float]]]
+
+
+def run(args: argparse.Namespace, backend: Backend, prefix: str, events: Events | None = None) -> int:
     manifest = Manifest(Path(args.file))
     if manifest.errors:
         for error in manifest.errors:
@@ -46,7 +56,11 @@ def run(args: argparse.Namespace, backend: Backend, prefix: str) -> int:
     uid = str(meta.get("uid") or uuid.uuid4())
     job = engine.job_ref(str(meta.get("name", "ecsjob")), str(meta.get("namespace", "default")), uid)
     catalog = Catalog(manifest.commands, manifest.clusters, manifest.load_template)
-    return drive(engine, job, spec, catalog, backend.name)
+    wake = threading.Event()
+    if events is not None:
+        engine.describer.on_event = lambda uids: wake.set()  # an event of this job's tasks: look now
+        events.start(engine)
+    return drive(engine, job, spec, catalog, backend.name, wake)
 
 
 def _regions(spec: dict[str, Any], manifest: Manifest) -> list[str | None]:
@@ -58,10 +72,23 @@ def _regions(spec: dict[str, Any], manifest: Manifest) -> list[str | None]:
     return [c.spec.context.region for c in manifest.clusters] or [None]
 
 
-def drive(engine: Engine, job: JobRef, spec: dict[str, Any], catalog: Catalog, backend: str) -> int:
-    """Prepare (with backoff) then step the job until it finishes; Ctrl-C stops its tasks and exits 130."""
-    interrupted = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+def drive(
+    engine: Engine,
+    job: JobRef,
+    spec: dict[str, Any],
+    catalog: Catalog,
+    backend: str,
+    wake: threading.Event | None = None,
+) -> int:
+    """Prepare (with backoff) then step the job until it finishes (at once when `wake` is set: a task
+    state event); Ctrl-C stops its tasks and exits 130."""
+    interrupted, wake = threading.Event(), wake or threading.Event()
+
+    def interrupt(*_: Any) -> None:
+        interrupted.set()
+        wake.set()
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     status = EcsJobStatus()
     try:
         while True:
@@ -78,7 +105,9 @@ def drive(engine: Engine, job: JobRef, spec: dict[str, Any], catalog: Catalog, b
             report(result)
             if result.finished:
                 break
-            if interrupted.wait(max(0.05, next_poll_seconds(status, utcnow()))):
+            wake.wait(max(0.05, next_poll_seconds(status, utcnow())))
+            wake.clear()
+            if interrupted.is_set():
                 engine.stop_all(job, status, f"ecsjob: job {job.label} interrupted")
                 say("interrupted: running tasks stopped")
                 return EXIT_INTERRUPTED

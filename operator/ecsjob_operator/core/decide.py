@@ -46,6 +46,7 @@ class Observation:
     stopped_at: datetime | None = None
     attempt: int | None = None
     uid: str | None = None  # the ecsjob.io/uid tag: whose task it is
+    version: int | None = None  # ECS's task version: it grows with every change of the task
 
 
 def owned(obs: Observation, uid: str) -> bool:

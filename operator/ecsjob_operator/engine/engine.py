@@ -147,6 +147,7 @@ class Engine:
         self.prefix = prefix
         self.clock = clock
         self.describer = DescribeCache(backend, clock=lambda: self.clock().timestamp())
+        self.describer.ours = lambda started_by: started_by.startswith(f"{prefix}-")
         # What this process launched, by (uid, index, attempt): a lost status write is healed from
         # memory without a call; across processes, ListTasks by startedBy finds it (docs/reference.md, "Task identity").
         self._launched: dict[tuple[str, int, int], str] = {}
@@ -403,9 +404,9 @@ class Engine:
         key = (job.uid, launch.index, launch.attempt)
         try:
             if key in self._launched:
-                return record_launch(st, launch, self._launched[key], None, now, adopted=True)
+                return self._record(job, st, launch, self._launched[key], now, adopted=True)
             if recover and (found := self._recover(job, st, launch)):
-                return record_launch(st, launch, found, None, now, adopted=True)
+                return self._record(job, st, launch, found, now, adopted=True)
             if self.gate is not None:
                 self.gate.acquire(job.namespace)
             cluster = launch_cluster(st.context.cluster, task)
@@ -433,10 +434,17 @@ class Engine:
         except TransientError as exc:  # no answer: the next try reuses the same token
             return record_launch(st, launch, None, str(exc), now)
         if result.conflict and (found := self._recover(job, st, launch)):
-            return record_launch(st, launch, found, None, now, adopted=True)
+            return self._record(job, st, launch, found, now, adopted=True)
         if result.arn is not None:
             self._launched[key] = result.arn
+            self.describer.launched(st.context.cluster, result.arn, job.uid)
         return record_launch(st, launch, result.arn, result.failure, now, new_token=result.arn is None)
+
+    def _record(self, job: JobRef, st: EcsJobStatus, launch: Launch, arn: str, now: datetime, adopted: bool) -> Event:
+        """A task this job owns (ours from memory, or its uid tag checked): recorded, its events usable."""
+        assert st.context is not None
+        self.describer.launched(st.context.cluster, arn, job.uid)
+        return record_launch(st, launch, arn, None, now, adopted=adopted)
 
     def _needs_recovery(self, key: tuple[str, int, int], task: TaskStatus, launch: Launch, now: datetime) -> bool:
         """Whether another process may have launched this attempt: only then is ListTasks worth a call."""

@@ -70,6 +70,21 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.lifetime = int(os.environ.get("ECSJOB_PEERING_LIFETIME", "60"))
 
 
+@kopf.on.startup()
+def wake_on_task_events(memo: kopf.Memo, **_: Any) -> None:
+    """A task state event (--events-queue) makes the jobs polling that task due at once."""
+    svc, loop = services(memo), asyncio.get_running_loop()
+
+    def wake(uids: set[str]) -> None:
+        for uid in uids:
+            svc.wake(uid)
+
+    def from_thread(uids: set[str]) -> None:  # called on the events consumer's threads
+        loop.call_soon_threadsafe(wake, uids)
+
+    svc.runtime.engine.describer.on_event = from_thread
+
+
 @kopf.index(GROUP, VERSION, "ecscommands")
 def ecscommands(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
     return {namespace: selection_view(body)}  # not the task definition: memory stays bounded

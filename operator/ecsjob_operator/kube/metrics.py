@@ -20,6 +20,8 @@ from ecsjob_operator.api.models import Phase
 from ecsjob_operator.core.decide import Event
 
 AwsCounts = Callable[[], tuple[Mapping[str, int], Mapping[str, int]]]
+EventCounts = Callable[[], Mapping[str, float]]
+EVENT_OUTCOMES = ("received", "applied", "stale", "early", "foreign", "unparseable")
 PHASES: tuple[str, ...] = typing.get_args(Phase)
 
 
@@ -44,12 +46,38 @@ class _Derived(Collector):
             by_error.add_metric([operation], count)
         yield by_call
         yield by_error
+        yield CounterMetricFamily(
+            "ecsjob_describe_calls",
+            "DescribeTasks calls (with events on: the resync's)",
+            value=self.metrics.describe_calls(),
+        )
+        if self.metrics.event_counts is not None:
+            counts = self.metrics.event_counts()
+            by_outcome = CounterMetricFamily(
+                "ecsjob_task_events", "ECS task state events from SQS, by outcome", labels=["outcome"]
+            )
+            for outcome in EVENT_OUTCOMES:
+                by_outcome.add_metric([outcome], counts.get(outcome, 0))
+            yield by_outcome
+            yield GaugeMetricFamily(
+                "ecsjob_task_event_oldest_applied_seconds",
+                "Age of the oldest event message applied (from SentTimestamp)",
+                value=counts.get("oldest_applied_seconds", 0.0),
+            )
 
 
 class Metrics:
-    def __init__(self, aws_counts: AwsCounts | None = None, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        aws_counts: AwsCounts | None = None,
+        registry: CollectorRegistry | None = None,
+        event_counts: EventCounts | None = None,
+        describe_calls: Callable[[], int] | None = None,
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         self.aws_counts: AwsCounts = aws_counts or (lambda: ({}, {}))
+        self.event_counts = event_counts
+        self.describe_calls: Callable[[], int] = describe_calls or (lambda: 0)
         self._phases: dict[str, str] = {}
         self._lock = threading.Lock()
         self.reconcile_seconds = Histogram(
