@@ -6,17 +6,26 @@ caught by the resync, and messages not deleted (a crash) come back."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 from ecsjob_operator.aws.ecs import EcsBackend
 from ecsjob_operator.aws.events import EventsConsumer
+from ecsjob_operator.cli.commands import main
+from ecsjob_operator.core.decide import ContainerResult, Observation
+from ecsjob_operator.core.task_events import event_message, parse_event
 from ecsjob_operator.engine.engine import Engine
+from support.cfn import cloudformation
 from support.fargate import REGION, FakeFargate
-from support.jobs import Clock, Runner, job_spec
+from support.jobs import Clock, Runner, ecsjob, job_spec
+from support.moto_server import MotoServer
+from support.operator_env import wait_for
 
 RESYNC = 300.0
 
@@ -171,3 +180,68 @@ def test_unreadable_and_foreign_messages_are_deleted_and_counted(
     assert events.counts["unparseable"] == 2 and events.counts["foreign"] == 1 and events.counts["received"] == 3
     left = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
     assert left["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_the_shipped_rule_routes_a_task_event_into_the_queue(fargate: FakeFargate, queue: str) -> None:
+    """docs/events/: the rule's pattern, with an SQS target, in moto's EventBridge."""
+    cluster_arn = f"arn:aws:ecs:{REGION}:123456789012:cluster/batch"
+    pattern = json.loads(json.dumps(cloudformation()["Resources"]["TaskStateRule"]["Properties"]["EventPattern"]))
+    pattern["detail"]["clusterArn"] = [cluster_arn]
+    bridge, sqs = boto3.client("events", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    name = f"ecsjob-task-state-{uuid.uuid4().hex[:6]}"
+    bridge.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bridge.put_targets(Rule=name, Targets=[{"Id": "operator", "Arn": queue_arn}])
+    ours = event_message(Observation("arn:aws:ecs:us-west-2:123456789012:task/batch/abc", "STOPPED",
+                                     started_by="heimdall-job-0123456789ab-0",
+                                     containers=(ContainerResult("main", 0),), stop_code="EssentialContainerExited",
+                                     version=3), cluster_arn, REGION)  # fmt: skip
+    elsewhere = {**ours["detail"], "clusterArn": f"arn:aws:ecs:{REGION}:123456789012:cluster/other"}
+    for detail in (ours["detail"], elsewhere):
+        entry = {"Source": "aws.ecs", "DetailType": "ECS Task State Change", "Detail": json.dumps(detail)}
+        assert bridge.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert len(got) == 1  # the other cluster's event is not routed
+    event = parse_event(got[0]["Body"])
+    assert event.observation.arn.endswith("/abc") and event.observation.last_status == "STOPPED"
+    assert event.observation.containers[0].exit_code == 0 and event.observation.version == 3
+    bridge.remove_targets(Rule=name, Ids=["operator"])
+    bridge.delete_rule(Name=name)
+
+
+def test_ecsjob_run_follows_task_events(
+    fargate: FakeFargate, queue: str, moto_server: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ecsjob run --events-queue`: the job ends from the events, before its 30 s poll, without DescribeTasks."""
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(ecsjob("events", fargate, taskCount=2, pollingInterval="30s")))
+    describes = len(moto_server.bodies("DescribeTasks"))
+
+    def player() -> None:  # Fargate: the tasks end once both run, and ECS sends their events
+        found = wait_for(lambda: len(fargate.running()) == 2 and fargate.running(), what="two tasks")
+        for task in found:
+            fargate.finish(task.task_arn, 0)
+            fargate.emit(task.task_arn, queue)
+
+    thread = threading.Thread(target=player, daemon=True)
+    thread.start()
+    code = main(["run", "-f", str(path), "--backend", "aws", "--events-queue", queue, "--resync-interval", "1h"])
+    thread.join(5)
+    assert code == 0, capsys.readouterr().err
+    assert len(moto_server.bodies("DescribeTasks")) == describes
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "local", "--events-queue", "http://q"], "--events-queue needs --backend aws"),
+        (["--backend", "aws", "--events-queue", "http://q", "--resync-interval", "5s"], "--resync-interval"),
+    ],
+)
+def test_events_options_are_checked(
+    fargate: FakeFargate, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(ecsjob("events", fargate)))
+    assert main(["run", "-f", str(path), *extra]) == 2
+    assert message in capsys.readouterr().err

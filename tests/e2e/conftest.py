@@ -70,7 +70,7 @@ def kubeconfig(
     return emulator.kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 
-NAMESPACES = ("default", "team", "team-x", "shards", "failover")  # operators watch them by name
+NAMESPACES = ("default", "team", "team-x", "shards", "failover", "events")  # operators watch them by name
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.startup()
-def wake_on_task_events(memo: kopf.Memo, **_: Any) -> None:
+async def wake_on_task_events(memo: kopf.Memo, **_: Any) -> None:
     """A task state event (--events-queue) makes the jobs polling that task due at once."""
     svc, loop = services(memo), asyncio.get_running_loop()
 
