@@ -59,6 +59,7 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=10)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--big", action="store_true", help="one job of 1,000 tasks with parallelism 100 instead")
+    p.add_argument("--events", action="store_true", help="polling, then task state events from SQS, same jobs")
     args = p.parse_args()
     moto, url = start_moto()
     os.environ.update(
@@ -71,6 +72,8 @@ def main() -> None:
     try:
         if args.big:
             run_big(1000, 100)
+        elif args.events:
+            run_events(args.jobs, args.tasks)
         else:
             run(args.jobs, args.tasks, args.rounds)
     finally:
@@ -138,6 +141,125 @@ def run(jobs: int, tasks: int, rounds: int) -> None:
         f"DescribeTasks per poll round: {engine.describer.calls / (rounds + 1):.1f} on average "
         f"for {jobs * tasks} tasks (the 100-ARN batch floor is {jobs * tasks / 100:.0f})"
     )
+
+
+def run_events(jobs: int, tasks: int, steady_rounds: int = 20, sample: int = 200) -> None:
+    """The same jobs polled, then fed by task state events from an SQS queue (moto), in one run:
+    DescribeTasks per 10 minutes of steady running (20 polls of 30 s, injected clock) in each mode,
+    and the delay from an event being queued to the job's status showing it (real time)."""
+    import queue as queues
+    import random
+    import threading
+
+    import boto3
+
+    from ecsjob_operator.api.models import EcsJobStatus
+    from ecsjob_operator.aws.ecs import EcsBackend
+    from ecsjob_operator.aws.events import EventsConsumer
+    from ecsjob_operator.core.decide import ContainerResult, Observation
+    from ecsjob_operator.core.task_events import event_message
+    from ecsjob_operator.engine.engine import Catalog, Engine
+
+    ec2, ecs, sqs = boto3.client("ec2"), boto3.client("ecs"), boto3.client("sqs")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
+    cluster_arn = ecs.create_cluster(clusterName="bench")["cluster"]["clusterArn"]
+    url = sqs.create_queue(QueueName="bench-events")["QueueUrl"]
+    template = json.loads((Path(__file__).parents[2] / "manifests/samples/task-definition.json").read_text())
+    command = {"taskDefinition": template, "taskCount": tasks, "pollingInterval": "30s", "maxFailCount": 1}
+    cluster = {"clusterName": "bench", "region": REGION, "vpcConfig": {"subnets": [subnet], "securityGroups": ["sg-1"]}}
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    engine = Engine(EcsBackend(), "heimdall-job", clock=lambda: now[0])
+    refs = [engine.job_ref(f"job-{i}", "bench", f"uid-{i:05d}") for i in range(jobs)]
+    spec = {"command": command, "cluster": cluster}
+    statuses = {r.uid: engine.prepare(r, spec, EcsJobStatus(), Catalog()).status for r in refs}
+    by_uid = {r.uid: r for r in refs}
+    print(f"# {jobs} jobs x {tasks} tasks = {jobs * tasks} tasks, pollingInterval 30s; events: resync 5m")
+    for ref in refs:
+        statuses[ref.uid] = engine.step(ref, statuses[ref.uid]).status
+    arns = {t.arn: (ref.uid, t.task_name) for ref in refs for t in statuses[ref.uid].tasks or [] if t.arn}
+
+    def steady(label: str) -> int:
+        before = engine.describer.calls
+        for _ in range(steady_rounds):
+            now[0] += timedelta(seconds=30)
+            for ref in refs:
+                statuses[ref.uid] = engine.step(ref, statuses[ref.uid]).status
+        calls = engine.describer.calls - before
+        print(f"{label:<8} DescribeTasks per 10 minutes of steady running: {calls}")
+        return calls
+
+    steady("polling")
+    # polling's detection, on the injected clock: a task ending at a random moment is seen at the next poll
+    rng = random.Random(7)
+    waits = sorted(30 - rng.uniform(0, 30) for _ in range(sample))
+    print(f"polling  detection (the next point of the 30 s grid): p50 {waits[len(waits) // 2]:.1f} s, "
+          f"p99 {waits[int(len(waits) * 0.99)]:.1f} s")  # fmt: skip
+
+    engine.describer.resync = 300.0
+    woken: queues.Queue[tuple[str, float]] = queues.Queue()
+    engine.describer.on_event = lambda uids: [woken.put((u, time.perf_counter())) for u in uids]  # type: ignore[func-returns-value]
+    events = EventsConsumer([url], engine.describer.apply_event, REGION, receivers=4, wait_seconds=1)
+    events.start()
+
+    def send(batch: list[tuple[str, str, str, int | None]]) -> None:
+        entries = []
+        for n, (arn, name, status, code) in enumerate(batch):
+            obs = Observation(arn, status, started_by=name, version=2 if status == "RUNNING" else 3,
+                              containers=(ContainerResult("main", code),) if code is not None else ())  # fmt: skip
+            entries.append({"Id": str(n), "MessageBody": json.dumps(event_message(obs, cluster_arn, REGION))})
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+
+    items = [(arn, name, "RUNNING", None) for arn, (_, name) in arns.items()]
+    for i in range(0, len(items), 10):
+        send(items[i : i + 10])
+    deadline = time.monotonic() + 120
+    while events.counters().get("applied", 0) + events.counters().get("stale", 0) < len(items):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    while not woken.empty():
+        woken.get_nowait()
+    steady("events")
+
+    # the delay from queueing a task's STOPPED event to its job's status showing it
+    chosen = rng.sample(sorted(arns), sample)
+    sent_at: dict[str, float] = {}
+    delays: list[float] = []
+    done = threading.Event()
+
+    def stepper() -> None:
+        while not done.is_set() or not woken.empty():
+            try:
+                uid, _ = woken.get(timeout=0.2)
+            except queues.Empty:
+                continue
+            statuses[uid] = engine.step(by_uid[uid], statuses[uid]).status
+            seen = time.perf_counter()
+            for task in statuses[uid].tasks or []:
+                if task.phase == "Succeeded" and task.arn in sent_at:
+                    delays.append(seen - sent_at.pop(task.arn))
+
+    thread = threading.Thread(target=stepper, daemon=True)
+    thread.start()
+    for arn in chosen:
+        ecs.stop_task(cluster="bench", task=arn, reason="bench: done")
+        sent_at[arn] = time.perf_counter()
+        send([(arn, arns[arn][1], "STOPPED", 0)])
+        time.sleep(0.02)  # a steady trickle of task ends, 50 per second
+    deadline = time.monotonic() + 60
+    while sent_at and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done.set()
+    thread.join(5)
+    events.stop()
+    delays.sort()
+    if delays:
+        print(f"events   detection (queued -> status): p50 {delays[len(delays) // 2]:.2f} s, "
+              f"p99 {delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.2f} s over {len(delays)} tasks "
+              f"({len(sent_at)} not seen)")  # fmt: skip
+    print(f"events   counters: {json.dumps({k: int(v) for k, v in events.counters().items()}, sort_keys=True)}")
 
 
 def run_big(tasks: int, parallelism: int) -> None:
