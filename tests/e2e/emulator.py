@@ -166,10 +166,15 @@ class KubeEmulator(KubernetesEmulator):
     async def _create(self, request: rendering.Request) -> tuple[int, Any]:
         data = copy.deepcopy(request.data)
         meta = data.setdefault("metadata", {})
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + secrets.token_hex(3)
         if request.namespace:
             meta["namespace"] = request.namespace
+        if not meta.get("name") and meta.get("generateName"):
+            # a fresh name, tried again on a clash, as API servers do since Kubernetes 1.32 (RetryGenerateName)
+            for _ in range(8):
+                meta["name"] = meta["generateName"] + secrets.token_hex(3)
+                clash = (request.resource, meta.get("namespace"), meta["name"])
+                if clash not in self._objects or self._objects[clash].deleted:
+                    break
         key = (request.resource, meta.get("namespace"), meta.get("name"))
         if key in self._objects and not self._objects[key].deleted:
             raise KubernetesError(status=409, reason="AlreadyExists", message=f'"{meta.get("name")}" already exists')

@@ -97,3 +97,19 @@ def test_status_subresource_is_separate_from_the_object(emulator: EmulatorThread
     assert err.value.status == 404
     made = [r for r in emulator.requests() if r.resource == f"{PLURAL}/status"]
     assert any(r.verb == "patch" and r.namespace == "default" for r in made)
+
+
+def test_generate_name_is_tried_again_on_a_clash(
+    emulator: EmulatorThread | None, kube: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As API servers since Kubernetes 1.32 do: a generated name that exists is drawn again (kopf names
+    every Event with generateName; 12,000 Events of 6 hex characters clash a few times)."""
+    if emulator is None:
+        pytest.skip("the emulator's own behaviour")
+    import emulator as module
+
+    suffixes = iter(["c1a5e0", "c1a5e0", "0ther1"])
+    monkeypatch.setattr(module.secrets, "token_hex", lambda n: next(suffixes))
+    first = kube.core.create_namespaced_config_map("default", {"metadata": {"generateName": "clash-"}})
+    second = kube.core.create_namespaced_config_map("default", {"metadata": {"generateName": "clash-"}})
+    assert (first.metadata.name, second.metadata.name) == ("clash-c1a5e0", "clash-0ther1")
