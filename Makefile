@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAMPLE ?= manifests/samples/local-hello.yaml
 FUZZ_EXAMPLES ?= 5000
 
-.PHONY: help install run test test-unit test-aws test-e2e lint crds docs bench bench-events bench-job bench-operator bench-tenancy fuzz
+.PHONY: help install run test test-unit test-aws test-e2e lint crds docs bench bench-events bench-failover bench-job bench-operator bench-tenancy fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: install ## 200 jobs x 10 tasks against a moto server: ECS calls, CPU and 
 
 bench-events: install ## 200 jobs x 10 tasks polled, then fed by task state events from SQS: DescribeTasks per 10 min, detection
 	$(PY) tests/bench/bench_engine.py --events
+
+bench-failover: install ## 200 running jobs, SIGKILL of the active replica: takeover time, every job right, no duplicate
+	$(PY) tests/bench/bench_failover.py --jobs $(or $(JOBS),200)
 
 bench-job: install ## one job of 1,000 tasks at parallelism 100: DescribeTasks and engine CPU per poll, status size
 	$(PY) tests/bench/bench_engine.py --big

@@ -15,7 +15,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-from emulator import EmulatorThread
+from emulator import PEERING_CRD, EmulatorThread
 
 from support.fargate import FakeFargate
 from support.moto_server import MotoServer
@@ -29,17 +29,6 @@ PROBE_CRD = {
         "scope": "Namespaced",
         "names": {"plural": "probes", "singular": "probe", "kind": "Probe"},
         "versions": [{"name": "v1", "subresources": {"status": {}}}],
-    }
-}
-
-
-# kopf's namespaced peering resource, for replicas of one shard that stand by for each other.
-PEERING_CRD = {
-    "spec": {
-        "group": "kopf.dev",
-        "scope": "Namespaced",
-        "names": {"plural": "kopfpeerings", "singular": "kopfpeering", "kind": "KopfPeering"},
-        "versions": [{"name": "v1"}],
     }
 }
 

@@ -262,6 +262,17 @@ class KubeEmulator(KubernetesEmulator):
         }
 
 
+# kopf's namespaced peering resource, for replicas of one shard that stand by for each other.
+PEERING_CRD = {
+    "spec": {
+        "group": "kopf.dev",
+        "scope": "Namespaced",
+        "names": {"plural": "kopfpeerings", "singular": "kopfpeering", "kind": "KopfPeering"},
+        "versions": [{"name": "v1"}],
+    }
+}
+
+
 def declare(emulator: KubeEmulator, crd_docs: list[dict[str, Any]]) -> None:
     """Serve our CRDs' resources plus what kopf and the operator need from the core."""
     verbs = ["create", "delete", "get", "list", "patch", "watch"]
