@@ -51,7 +51,7 @@ def main() -> None:
     replicas = [
         OperatorProcess(kubeconfig, moto, Path(tempfile.mkdtemp()), "-n", NS, "--allow-inline-cluster",
                         "--peering", PEERING, "--priority", str(priority), standalone=False,
-                        env={"ECSJOB_PEERING_LIFETIME": str(args.lifetime)})
+                        env={"ECSJOB_PEERING_LIFETIME": str(args.lifetime)}, verbose=False)
         for priority in (200, 100)
     ]  # fmt: skip
     for replica in replicas:
@@ -69,7 +69,7 @@ def main() -> None:
 def run(args: argparse.Namespace, kube: Kube, moto: MotoServer, fargate: FakeFargate, emulator: EmulatorThread,
         replicas: list[OperatorProcess]) -> None:  # fmt: skip
     active, standby = replicas
-    cluster = {"clusterName": CLUSTER, "region": REGION,
+    cluster = {"clusterName": CLUSTER, "region": REGION, "executionRoleArn": TEMPLATE["executionRoleArn"],
                "vpcConfig": {"subnets": [fargate.subnet], "securityGroups": [fargate.security_group]}}  # fmt: skip
     command = {"taskDefinition": TEMPLATE, "taskCount": args.tasks, "pollingInterval": "5s", "timeout": "2h"}
     uids = []
