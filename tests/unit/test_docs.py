@@ -37,3 +37,9 @@ def test_nothing_links_outside_the_repository() -> None:
     files = [p for p in ROOT.rglob("*") if p.suffix in kinds and not set(p.parts) & set(skip) and p.is_file()]
     offenders = [str(p.relative_to(ROOT)) for p in files if any(o in p.read_text(errors="replace") for o in outside)]
     assert not offenders, f"these point outside the repository: {offenders}"
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by basename (no packages here): two of a name break collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
