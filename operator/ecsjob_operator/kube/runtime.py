@@ -37,7 +37,7 @@ USER_AGENT = f"ecsjob-operator/{__version__}"
 # (a failed patch is retried by kopf; someone else's write wins after this).
 EXPECTATION_SECONDS = 60.0
 # A write that landed but is not in the body after this long was overwritten by someone: sent again.
-RESEND_SECONDS = 2.0
+RESEND_SECONDS = 10.0
 
 
 def parse_all(model: type[EcsCommand] | type[EcsCluster], bodies: Iterable[Mapping[str, Any]]) -> list[Any]:
