@@ -103,6 +103,9 @@ class DescribeCache:
 
     def track(self, cluster: MergedCluster, arns: Iterable[str], owner: str) -> None:
         """Tasks just launched: the next refresh includes them."""
+        arns = list(arns)
+        if not arns:  # most steps: no lock taken
+            return
         key = (cluster.cluster_name, cluster.region)
         with self._cond:
             state = self._clusters.setdefault(key, _Cluster())
@@ -171,6 +174,9 @@ class DescribeCache:
     def untrack(self, cluster: MergedCluster, arns: Iterable[str], owner: str) -> None:
         """Tasks this job no longer polls (stopped, its job finished, or not its own); forgotten once no
         job polls them, so that one job can never hide another's task."""
+        arns = list(arns)
+        if not arns:  # most steps: no lock taken
+            return
         with self._cond:
             state = self._clusters.get((cluster.cluster_name, cluster.region))
             if state is None:
