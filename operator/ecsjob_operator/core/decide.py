@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ecsjob_operator.api.durations import parse_duration
-from ecsjob_operator.api.models import EcsJobStatus, FailureRule, MergedContext, TaskStatus
+from ecsjob_operator.api.models import EcsJobStatus, FailureRule, LogsPointer, MergedContext, TaskStatus
 from ecsjob_operator.core.ecs_limits import CLEAN_STOP_CODES, INTERRUPTION_STOP_CODES
 from ecsjob_operator.core.identity import task_name
 from ecsjob_operator.core.indexes import format_indexes, parse_indexes
@@ -386,15 +386,20 @@ def _stop_running(d: Decision, reason: str) -> int:
 def _finish_failed(
     d: Decision, ctx: MergedContext | None, now: datetime, reason: str, message: str, rep: TaskStatus | None
 ) -> None:
-    st = d.status
     stopped = _stop_running(d, f"ecsjob: job {d.job} failed ({reason})")
     if stopped:
         message += f"; {stopped} running task(s) stopped"
-    st.completion_time = iso(now)
-    set_condition(st, "Failed", "True", reason, message, now)
-    set_condition(st, "Progressing", "False", reason, message, now)
-    st.logs = logs_pointer(ctx, rep) if ctx is not None else None
+    _finish(d, "Failed", reason, message, now, logs_pointer(ctx, rep) if ctx is not None else None)
     d.events.append(Event("Warning", reason, message))
+
+
+def _finish(d: Decision, type_: str, reason: str, message: str, now: datetime, logs: LogsPointer | None) -> None:
+    """The end of a run: completion time, the final condition (and Progressing False), the logs pointer."""
+    st = d.status
+    st.completion_time = iso(now)
+    set_condition(st, type_, "True", reason, message, now)
+    set_condition(st, "Progressing", "False", reason, message, now)
+    st.logs = logs
 
 
 def fail(job: JobRef, status: EcsJobStatus, reason: str, message: str, now: datetime) -> Decision:
@@ -418,10 +423,7 @@ def _finish_succeeded(d: Decision, ctx: MergedContext, now: datetime, policy: bo
         stopped = _stop_running(d, f"ecsjob: job {d.job} succeeded (SuccessPolicyMet)")
         if stopped:
             message += f"; {stopped} running task(s) stopped"
-    st.completion_time = iso(now)
-    set_condition(st, "Complete", "True", reason, message, now)
-    set_condition(st, "Progressing", "False", reason, message, now)
-    st.logs = logs_pointer(ctx, last)
+    _finish(d, "Complete", reason, message, now, logs_pointer(ctx, last))
     d.events.append(Event("Normal", "Completed", message))
 
 
