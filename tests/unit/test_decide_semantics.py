@@ -76,6 +76,7 @@ def test_an_ignore_rule_relaunches_uncounted_up_to_max_ignored_relaunches() -> N
     for attempt in (1, 2):
         d = decide(JOB, st, {f"arn-0-{attempt}": exited(f"arn-0-{attempt}", 75)}, T0)
         assert d.status.phase != "Failed" and [e.reason for e in d.events] == ["IgnoredFailure"]
+        assert condition(d.status, "Progressing") == ("True", "IgnoredFailure")
         relaunch(d.status, d.launches)
         st = d.status
     d = decide(JOB, st, {"arn-0-3": exited("arn-0-3", 75)}, T0)
@@ -90,6 +91,7 @@ def test_attempt_timeout_stops_the_attempt_and_counts_it() -> None:
     d = decide(JOB, st, {"arn-0-1": running("arn-0-1")}, T0 + timedelta(minutes=10))
     assert [s.arn for s in d.stops] == ["arn-0-1"] and "AttemptTimeout" in d.stops[0].reason
     assert [e.reason for e in d.events][:2] == ["AttemptTimeout", "TaskFailed"]
+    assert condition(d.status, "Progressing") == ("True", "AttemptTimeout")  # the decision, on the condition
     assert [launch.attempt for launch in d.launches] == [2]  # a retry remains
     relaunch(d.status, d.launches, T0 + timedelta(minutes=10))
     d = decide(JOB, d.status, {"arn-0-2": running("arn-0-2")}, T0 + timedelta(minutes=20))
@@ -161,3 +163,15 @@ def test_defaults_keep_heimdall_behaviour() -> None:
     d = decide(JOB, st, {"arn-0-1": exited("arn-0-1", 1), "arn-1-1": running("arn-1-1")}, T0)
     assert condition(d.status, "Failed") == ("True", "MaxFailCountExceeded") and [s.arn for s in d.stops] == ["arn-1-1"]
     assert isinstance(d.status, EcsJobStatus) and d.status.failed_indexes == "0"
+
+
+def test_noted_decisions_name_progressing_only_while_the_job_runs() -> None:
+    from ecsjob_operator.core.status import note_decisions
+
+    st = launched(context(count=1, max_fail=1))
+    note_decisions(st, [("TaskLaunched", "x"), ("SpotFallback", "task 0 attempt 2 runs on FARGATE")], T0)
+    progressing = next(c for c in st.conditions or [] if c.type == "Progressing")
+    assert progressing.reason == "SpotFallback" and progressing.message.startswith("task 0 attempt 2 runs on FARGATE; ")
+    done = decide(JOB, st, {"arn-0-1": stopped("arn-0-1")}, T0).status
+    note_decisions(done, [("IgnoredFailure", "late")], T0)
+    assert condition(done, "Progressing") == ("False", "AllTasksSucceeded")  # a finished job keeps its end

@@ -18,7 +18,7 @@ from ecsjob_operator.core.ecs_limits import CLEAN_STOP_CODES, INTERRUPTION_STOP_
 from ecsjob_operator.core.identity import task_name
 from ecsjob_operator.core.indexes import format_indexes, parse_indexes
 from ecsjob_operator.core.lifecycle import is_finished
-from ecsjob_operator.core.status import is_true, logs_pointer, set_condition, summarize
+from ecsjob_operator.core.status import is_true, logs_pointer, note_decisions, set_condition, summarize
 from ecsjob_operator.core.timestamps import iso, parse_iso
 
 LAUNCH_BACKOFF_CAP = 300  # seconds; RunTask capacity failures can last minutes
@@ -220,6 +220,7 @@ def decide(
     else:
         _resume_and_launch(d, now)
     summarize(st, now)
+    note_decisions(st, [(e.reason, e.message) for e in d.events], now)
     return d
 
 

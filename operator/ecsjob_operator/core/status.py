@@ -83,6 +83,18 @@ def summarize(st: EcsJobStatus, now: datetime) -> None:
         )
 
 
+# Decisions that keep the job going and are named on Progressing for the step that made them.
+NOTED_DECISIONS = ("IgnoredFailure", "AttemptTimeout", "SpotFallback")
+
+
+def note_decisions(st: EcsJobStatus, decisions: list[tuple[str, str]], now: datetime) -> None:
+    """After summarize: the last of these (reason, message) pairs becomes Progressing's reason while the job runs."""
+    noted = [(reason, message) for reason, message in decisions if reason in NOTED_DECISIONS]
+    if noted and st.phase in ("Running", "Pending"):
+        reason, message = noted[-1]
+        set_condition(st, "Progressing", "True", reason, f"{message}; {st.message}", now)
+
+
 def logs_pointer(ctx: MergedContext, task: TaskStatus | None) -> LogsPointer | None:
     """CloudWatch stream of a task: {awslogs-stream-prefix}/{container}/{task id}."""
     if task is None or not task.arn:

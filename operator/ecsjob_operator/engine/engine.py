@@ -48,7 +48,7 @@ from ecsjob_operator.core.lifecycle import is_finished
 from ecsjob_operator.core.merge import DEFAULT_TIMEOUT, MergeInput, merge, redact, strip_read_only
 from ecsjob_operator.core.seal import is_sealed, launch_fields_differ, seal_of
 from ecsjob_operator.core.selection import INLINE, Layers, resolve_layers, template_source
-from ecsjob_operator.core.status import mark_invalid, set_condition, summarize
+from ecsjob_operator.core.status import mark_invalid, note_decisions, set_condition, summarize
 from ecsjob_operator.core.taskdef import TemplateError
 from ecsjob_operator.core.tenancy import (
     CLUSTER_MISCONFIGURED,
@@ -386,6 +386,7 @@ class Engine:
         if decision.finished:
             self.forget(job)
         summarize(decision.status, now)
+        note_decisions(decision.status, [(e.reason, e.message) for e in decision.events], now)
         return StepResult(decision.status, decision.events, deferred=waiting)
 
     def _stop(self, decision: Decision, cluster: MergedCluster) -> None:
