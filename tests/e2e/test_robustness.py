@@ -75,7 +75,9 @@ def test_a_status_written_by_hand_gives_reconcile_error_not_silence(
 ) -> None:
     job = name()
     kube.create("ecsjobs", ecsjob(job, fargate, command={"taskDefinition": unique_template()}))
-    wait_for(lambda: kube.status(job).get("active") == 1, what="a running task")
+    # once a poll has seen the task RUNNING the operator has nothing more to write (a write in flight from
+    # an older body would otherwise replace the garbage with the right tasks, and heal it silently)
+    wait_for(lambda: (kube.status(job).get("tasks") or [{}])[0].get("lastStatus") == "RUNNING", what="a poll")
     kube.custom.patch_namespaced_custom_object_status(
         "ecsjob.io", "v1alpha1", "default", "ecsjobs", job, {"status": {"tasks": "garbage"}}
     )

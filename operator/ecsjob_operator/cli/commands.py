@@ -8,7 +8,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,12 @@ def events(args: argparse.Namespace) -> Events | None:
     except DurationError as exc:
         raise DurationError(f"--resync-interval: {exc}") from exc
 
-    def start(engine: Engine) -> Callable[[], dict[str, float]]:
+    def start(engine: Engine) -> EventsConsumer:
         engine.describer.resync = float(parse_duration(resync))
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         consumer = EventsConsumer(list(args.events_queue), engine.describer.apply_event, region)
         consumer.start()
-        return consumer.counters
+        return consumer
 
     return Events(start)
 
@@ -106,7 +106,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     engine = Engine(backend, task_prefix(), policy=policy, durable_status=True, seal_key=seal_key())
     runtime = JobRuntime(engine)
     feed = events(args)
-    event_counts = feed.start(engine) if feed is not None else None
+    event_counts = feed.start(engine).counters if feed is not None else None
     metrics = Metrics(
         aws_counts=lambda: (dict(getattr(backend, "calls", {})), dict(getattr(backend, "errors", {}))),
         event_counts=event_counts,

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ecsjob_operator.api.models import EcsJobStatus
 from ecsjob_operator.cli.manifest import Manifest
@@ -30,12 +30,20 @@ def say(text: str) -> None:
     print(f"ecsjob: {text}", file=sys.stderr, flush=True)
 
 
+class Feed(Protocol):
+    """A running task state events consumer."""
+
+    def counters(self) -> dict[str, float]: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Events:
     """Task state events (--events-queue): `start(engine)` points the engine's refresher at the queue and
-    starts the consumer; it returns the consumer's counters."""
+    starts the consumer."""
 
-    start: Callable[[Engine], Callable[[], dict[str, float]]]
+    start: Callable[[Engine], Feed]
 
 
 def run(args: argparse.Namespace, backend: Backend, prefix: str, events: Events | None = None) -> int:
@@ -57,10 +65,14 @@ def run(args: argparse.Namespace, backend: Backend, prefix: str, events: Events 
     job = engine.job_ref(str(meta.get("name", "ecsjob")), str(meta.get("namespace", "default")), uid)
     catalog = Catalog(manifest.commands, manifest.clusters, manifest.load_template)
     wake = threading.Event()
-    if events is not None:
-        engine.describer.on_event = lambda uids: wake.set()  # an event of this job's tasks: look now
-        events.start(engine)
-    return drive(engine, job, spec, catalog, backend.name, wake)
+    if events is None:
+        return drive(engine, job, spec, catalog, backend.name, wake)
+    engine.describer.on_event = lambda uids: wake.set()  # an event of this job's tasks: look now
+    feed = events.start(engine)
+    try:
+        return drive(engine, job, spec, catalog, backend.name, wake)
+    finally:
+        feed.stop()
 
 
 def _regions(spec: dict[str, Any], manifest: Manifest) -> list[str | None]:
