@@ -20,6 +20,7 @@ import tracemalloc
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "operator"))
 
@@ -81,6 +82,19 @@ def main() -> None:
         moto.wait()
 
 
+def bench_cluster() -> tuple[str, str, dict[str, Any]]:
+    """A VPC subnet and the ECS cluster "bench" at moto, and the sample task definition."""
+    import boto3
+
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
+    cluster_arn = boto3.client("ecs").create_cluster(clusterName="bench")["cluster"]["clusterArn"]
+    template = json.loads((Path(__file__).parents[2] / "manifests/samples/task-definition.json").read_text())
+    return subnet, cluster_arn, template
+
+
 def run(jobs: int, tasks: int, rounds: int) -> None:
     import boto3
 
@@ -88,12 +102,8 @@ def run(jobs: int, tasks: int, rounds: int) -> None:
     from ecsjob_operator.aws.ecs import EcsBackend
     from ecsjob_operator.engine.engine import Catalog, Engine
 
-    ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
-    ecs.create_cluster(clusterName="bench")
-    template = json.loads((Path(__file__).parents[2] / "manifests/samples/task-definition.json").read_text())
+    ecs = boto3.client("ecs")
+    subnet, _, template = bench_cluster()
     spec = {
         "command": {"taskDefinition": template, "taskCount": tasks, "pollingInterval": "30s", "maxFailCount": 1},
         "cluster": {
@@ -160,13 +170,9 @@ def run_events(jobs: int, tasks: int, steady_rounds: int = 20, sample: int = 200
     from ecsjob_operator.core.task_events import event_message
     from ecsjob_operator.engine.engine import Catalog, Engine
 
-    ec2, ecs, sqs = boto3.client("ec2"), boto3.client("ecs"), boto3.client("sqs")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
-    cluster_arn = ecs.create_cluster(clusterName="bench")["cluster"]["clusterArn"]
+    ecs, sqs = boto3.client("ecs"), boto3.client("sqs")
+    subnet, cluster_arn, template = bench_cluster()
     url = sqs.create_queue(QueueName="bench-events")["QueueUrl"]
-    template = json.loads((Path(__file__).parents[2] / "manifests/samples/task-definition.json").read_text())
     command = {"taskDefinition": template, "taskCount": tasks, "pollingInterval": "30s", "maxFailCount": 1}
     cluster = {"clusterName": "bench", "region": REGION, "vpcConfig": {"subnets": [subnet], "securityGroups": ["sg-1"]}}
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
@@ -199,7 +205,12 @@ def run_events(jobs: int, tasks: int, steady_rounds: int = 20, sample: int = 200
 
     engine.describer.resync = 300.0
     woken: queues.Queue[tuple[str, float]] = queues.Queue()
-    engine.describer.on_event = lambda uids: [woken.put((u, time.perf_counter())) for u in uids]  # type: ignore[func-returns-value]
+
+    def wake(uids: set[str]) -> None:
+        for uid in uids:
+            woken.put((uid, time.perf_counter()))
+
+    engine.describer.on_event = wake
     events = EventsConsumer([url], engine.describer.apply_event, REGION, receivers=4, wait_seconds=1)
     events.start()
 
@@ -211,7 +222,7 @@ def run_events(jobs: int, tasks: int, steady_rounds: int = 20, sample: int = 200
             entries.append({"Id": str(n), "MessageBody": json.dumps(event_message(obs, cluster_arn, REGION))})
         sqs.send_message_batch(QueueUrl=url, Entries=entries)
 
-    items = [(arn, name, "RUNNING", None) for arn, (_, name) in arns.items()]
+    items: list[tuple[str, str, str, int | None]] = [(arn, name, "RUNNING", None) for arn, (_, name) in arns.items()]
     for i in range(0, len(items), 10):
         send(items[i : i + 10])
     deadline = time.monotonic() + 120
@@ -224,7 +235,7 @@ def run_events(jobs: int, tasks: int, steady_rounds: int = 20, sample: int = 200
     steady("events")
 
     # the delay from queueing a task's STOPPED event to its job's status showing it
-    chosen = rng.sample(sorted(arns), sample)
+    chosen = rng.sample(sorted(arns), min(sample, len(arns)))
     sent_at: dict[str, float] = {}
     delays: list[float] = []
     done = threading.Event()
@@ -271,12 +282,8 @@ def run_big(tasks: int, parallelism: int) -> None:
     from ecsjob_operator.aws.ecs import EcsBackend
     from ecsjob_operator.engine.engine import Catalog, Engine
 
-    ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
-    ecs.create_cluster(clusterName="bench")
-    template = json.loads((Path(__file__).parents[2] / "manifests/samples/task-definition.json").read_text())
+    ecs = boto3.client("ecs")
+    subnet, _, template = bench_cluster()
     command = {"taskDefinition": template, "taskCount": tasks, "parallelism": parallelism, "pollingInterval": "30s"}
     cluster = {"clusterName": "bench", "region": REGION, "vpcConfig": {"subnets": [subnet], "securityGroups": ["sg-1"]}}
     now = [datetime(2026, 1, 1, tzinfo=UTC)]

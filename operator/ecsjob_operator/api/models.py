@@ -92,6 +92,11 @@ class ConfigMapKeyRef(Wire):
     key: str = Field(description="Key holding the task definition JSON.", min_length=1)
 
 
+def _cel_rule(rule: str, message: str) -> ConfigDict:
+    """A model's CRD rule (x-kubernetes-validations) for what its fields cannot say alone."""
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [{"rule": rule, "message": message}]})
+
+
 INDEX_LIST_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,3})?(,[0-9]{1,3}(-[0-9]{1,3})?)*$"
 
 
@@ -113,15 +118,9 @@ class ExitCodeMatch(Wire):
 class FailureRule(Wire):
     """One failure rule: when every matcher it gives matches a failed attempt, its action decides."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.onExitCodes) || has(self.onStopCodes) || has(self.onReasons)",
-                    "message": "a rule needs at least one of onExitCodes, onStopCodes and onReasons",
-                }
-            ]
-        }
+    model_config = _cel_rule(
+        "has(self.onExitCodes) || has(self.onStopCodes) || has(self.onReasons)",
+        "a rule needs at least one of onExitCodes, onStopCodes and onReasons",
     )
     action: Literal["FailJob", "Ignore", "Count"] = Field(
         description="FailJob stops everything now; Ignore relaunches uncounted; Count counts a failure."
@@ -156,15 +155,8 @@ class FailurePolicy(Wire):
 class SuccessPolicy(Wire):
     """The job succeeds as soon as this is met; the remaining tasks are stopped."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.succeededIndexes) || has(self.succeededCount)",
-                    "message": "give succeededIndexes, succeededCount or both",
-                }
-            ]
-        }
+    model_config = _cel_rule(
+        "has(self.succeededIndexes) || has(self.succeededCount)", "give succeededIndexes, succeededCount or both"
     )
     succeeded_indexes: str | None = Field(
         None, pattern=INDEX_LIST_PATTERN, max_length=4096, description='Indexes that must succeed, e.g. "0,2-4".'
